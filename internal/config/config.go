@@ -1,0 +1,52 @@
+// Package config resolves virtwork's settings from defaults, a YAML config
+// file, VIRTWORK_* environment variables and command-line flags (in rising
+// priority) and validates them.
+package config
+
+import "k8s.io/apimachinery/pkg/api/resource"
+
+// Defaults for settings whose resolution render finishes (see Config).
+const (
+	DefaultNamespace          = "virtwork"
+	DefaultCPUCores           = 2
+	DefaultMemory             = "2Gi"
+	DefaultDiskSize           = "10Gi"
+	DefaultContainerDiskImage = "quay.io/containerdisks/fedora:41"
+)
+
+// Config is the effective configuration of a render.
+type Config struct {
+	Namespace string
+	// Workloads names the enabled workloads; empty means all that are
+	// loaded and not disabled per workload.
+	Workloads []string
+	// VMCount, CPUCores, Memory and DiskSize are zero when the user set
+	// them nowhere. render resolves each VM's value as: per-workload
+	// setting > global setting > the workload's own default in CUE >
+	// the Default* constants below.
+	VMCount            int
+	CPUCores           int
+	Memory             resource.Quantity
+	DiskSize           resource.Quantity
+	StorageClass       string
+	ContainerDiskImage string
+	SSHUser            string
+	// SSHPassword is never printed, logged or stored; cloud-init gets only
+	// a SHA-512 crypt hash of it.
+	SSHPassword string
+	// SSHKeys are validated OpenSSH public keys in authorized_keys form.
+	SSHKeys     []string
+	WorkloadDir string
+	// PerWorkload holds settings from the config file's workloads: map.
+	PerWorkload map[string]WorkloadSettings
+}
+
+// WorkloadSettings override the global settings for one workload; nil
+// fields are unset.
+type WorkloadSettings struct {
+	Enabled  *bool
+	VMCount  *int
+	CPUCores *int
+	Memory   *resource.Quantity
+	DiskSize *resource.Quantity
+}

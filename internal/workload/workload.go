@@ -1,0 +1,85 @@
+// Package workload loads workload definitions written in CUE (the built-in
+// ones embedded from cue/ and any from a user's --workload-dir), evaluates
+// them against the schema and returns them as plain Go values.
+//
+// It knows nothing about Kubernetes objects: render turns these values into
+// VirtualMachines, Secrets and Services.
+package workload
+
+// Workload is one evaluated workload definition.
+type Workload struct {
+	// Name is a DNS-1123 label, unique among all loaded workloads.
+	Name        string
+	Description string
+	// Roles in a fixed order (sorted by name). A single-role workload has
+	// exactly one role; render adds the virtwork/role label only when a
+	// workload has more than one.
+	Roles []Role
+	// Services in a fixed order (sorted by name).
+	Services []Service
+	// File is where the definition came from: "builtin/cpu.cue" or a path
+	// below --workload-dir.
+	File string
+	// Source is the CUE text of the definition, for `workloads show`.
+	Source string
+}
+
+// Role is one kind of VM within a workload (e.g. the iperf3 server).
+type Role struct {
+	Name string
+	// VMCount is the workload's own default number of VMs of this role.
+	VMCount int
+	// CPUCores and Memory are the workload's own defaults; zero/empty means
+	// "use the configured default".
+	CPUCores int
+	Memory   string
+	Packages []string
+	Files    []File
+	Units    []Unit
+	// Commands run once by cloud-init (runcmd) before the units are started.
+	Commands  []string
+	DataDisks []DataDisk
+}
+
+// File is written into the guest by cloud-init (write_files).
+type File struct {
+	Path        string
+	Content     string
+	Permissions string // octal, e.g. "0644"
+}
+
+// Unit is a systemd unit written to /etc/systemd/system/<Name> and enabled.
+type Unit struct {
+	Name    string // e.g. "virtwork-cpu.service"
+	Content string
+}
+
+// DataDisk is an extra blank disk. render attaches it as a DataVolume
+// template and a virtio disk of the same name whose serial is the name, so
+// the guest sees it as /dev/disk/by-id/virtio-<Name>.
+type DataDisk struct {
+	Name      string
+	MountPath string
+	// Size is the workload's own default; empty means the configured
+	// disk size.
+	Size string
+}
+
+// Service is a ClusterIP Service that selects the VMs of one role.
+type Service struct {
+	Name  string
+	Role  string
+	Ports []Port
+}
+
+// Port of a Service; TargetPort equals Port.
+type Port struct {
+	Name     string
+	Port     int
+	Protocol string // TCP or UDP
+}
+
+// Input is what a workload definition may depend on from the configuration.
+type Input struct {
+	Namespace string
+}
