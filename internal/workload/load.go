@@ -1,0 +1,385 @@
+package workload
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/build"
+	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/parser"
+	"cuelang.org/go/cue/token"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	virtworkcue "github.com/virtwork/virtwork/cue"
+)
+
+// LoadOptions say where workloads come from and what they may depend on.
+type LoadOptions struct {
+	// Dir is a --workload-dir: every *.cue file directly in it is loaded
+	// next to the built-ins. Empty means built-ins only.
+	Dir   string
+	Input Input
+}
+
+// cuePackage is the package clause of every workload file; a user file
+// may omit it.
+const cuePackage = "virtwork"
+
+// builtinPrefix is how built-in files are named in errors and File.
+const builtinPrefix = "builtin/"
+
+// source is one CUE file before evaluation.
+type source struct {
+	name    string // builtin/<file> or the user's path
+	text    []byte
+	builtin bool
+}
+
+// Load evaluates the built-in workloads and those in opts.Dir as one CUE
+// package against the schema, and returns them in listing order: the
+// built-ins in the order of virtworkcue.Builtins, then the user's by name.
+func Load(opts LoadOptions) ([]Workload, error) {
+	srcs, err := readSources(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	return evaluate(srcs, opts.Input)
+}
+
+func readSources(dir string) ([]source, error) {
+	entries, err := fs.ReadDir(virtworkcue.FS, ".")
+	if err != nil {
+		return nil, fmt.Errorf("reading embedded CUE: %w", err)
+	}
+	var srcs []source
+	for _, e := range entries {
+		text, err := fs.ReadFile(virtworkcue.FS, e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("reading embedded CUE: %w", err)
+		}
+		srcs = append(srcs, source{name: builtinPrefix + e.Name(), text: text, builtin: true})
+	}
+	if dir == "" {
+		return srcs, nil
+	}
+	paths, err := filepath.Glob(filepath.Join(dir, "*.cue"))
+	if err != nil {
+		return nil, fmt.Errorf("workload dir %s: %w", dir, err)
+	}
+	if paths == nil {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("workload dir: %w", err)
+		}
+	}
+	for _, p := range paths { // Glob returns them sorted
+		text, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("workload file: %w", err)
+		}
+		srcs = append(srcs, source{name: p, text: text})
+	}
+	return srcs, nil
+}
+
+// evaluate builds all sources as one instance of package virtwork, fills in
+// the input and decodes the workloads map.
+func evaluate(srcs []source, in Input) ([]Workload, error) {
+	inst := build.NewContext().NewInstance("", nil)
+	inst.PkgName = cuePackage
+	owners := map[string]string{} // workload name -> file that declares it
+	var errs []error
+	for _, src := range srcs {
+		f, err := parser.ParseFile(src.name, src.text, parser.ParseComments)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if pkg := f.PackageName(); pkg != "" && pkg != cuePackage {
+			errs = append(errs, errors.Newf(f.Pos(), "package %s: a workload file must be in package %s (or have no package clause)", pkg, cuePackage))
+			continue
+		}
+		for _, d := range declaredWorkloads(f) {
+			if prev, ok := owners[d.name]; ok {
+				errs = append(errs, errors.Newf(d.pos, "workload %q is already defined in %s; rename one of them", d.name, prev))
+				continue
+			}
+			owners[d.name] = src.name
+		}
+		if err := inst.AddSyntax(f); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, cueError(errs...)
+	}
+
+	ctx := cuecontext.New()
+	root := ctx.BuildInstance(inst)
+	if err := root.Err(); err != nil {
+		return nil, cueError(err)
+	}
+	root = root.FillPath(cue.MakePath(cue.Str("input"), cue.Str("namespace")), in.Namespace)
+	if err := checkTopLevel(root); err != nil {
+		return nil, err
+	}
+	if err := root.Validate(cue.Concrete(true)); err != nil {
+		return nil, cueError(err)
+	}
+
+	var decoded map[string]cueWorkload
+	if err := root.LookupPath(cue.MakePath(cue.Str("workloads"))).Decode(&decoded); err != nil {
+		return nil, cueError(err)
+	}
+
+	texts := map[string]string{}
+	for _, src := range srcs {
+		texts[src.name] = string(src.text)
+	}
+	out := make([]Workload, 0, len(decoded))
+	for name, cw := range decoded {
+		file, ok := owners[name]
+		if !ok {
+			// Declared in a way declaredWorkloads does not follow (a
+			// comprehension, say): attribute it by position.
+			file = root.LookupPath(cue.MakePath(cue.Str("workloads"), cue.Str(name))).Pos().Filename()
+		}
+		w, err := cw.workload(file, texts[file])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	sortWorkloads(out)
+	if err := checkServiceNames(out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// declaration is a workload name as written in a file.
+type declaration struct {
+	name string
+	pos  token.Pos
+}
+
+// declaredWorkloads finds the workloads a file declares with
+// `workloads: NAME: ...` or `workloads: {NAME: ...}`.
+func declaredWorkloads(f *ast.File) []declaration {
+	var out []declaration
+	for _, d := range f.Decls {
+		field, ok := d.(*ast.Field)
+		if !ok || labelName(field.Label) != "workloads" {
+			continue
+		}
+		var inner []ast.Decl
+		switch v := field.Value.(type) {
+		case *ast.StructLit:
+			inner = v.Elts
+		}
+		for _, e := range inner {
+			if wf, ok := e.(*ast.Field); ok {
+				if name := labelName(wf.Label); name != "" {
+					out = append(out, declaration{name: name, pos: wf.Label.Pos()})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// labelName is the name of a plain identifier or string label, or "".
+func labelName(l ast.Label) string {
+	name, _, err := ast.LabelName(l)
+	if err != nil {
+		return ""
+	}
+	return name
+}
+
+// checkTopLevel rejects regular top-level fields other than input and
+// workloads, which would otherwise be silently ignored (a misspelt
+// "workload:", say).
+func checkTopLevel(root cue.Value) error {
+	it, err := root.Fields()
+	if err != nil {
+		return cueError(err)
+	}
+	var errs []error
+	for it.Next() {
+		switch sel := it.Selector().String(); sel {
+		case "input", "workloads":
+		default:
+			errs = append(errs, errors.Newf(it.Value().Pos(), "unknown top-level field %s: a workload file declares workloads: NAME: {...}", sel))
+		}
+	}
+	if len(errs) > 0 {
+		return cueError(errs...)
+	}
+	return nil
+}
+
+// cueWorkload and the types below mirror the schema for decoding.
+type cueWorkload struct {
+	Name        string                `json:"name"`
+	Description string                `json:"description"`
+	Roles       map[string]cueRole    `json:"roles"`
+	Services    map[string]cueService `json:"services"`
+}
+
+type cueRole struct {
+	Name      string `json:"name"`
+	VMCount   int    `json:"vmCount"`
+	Resources struct {
+		CPUCores int    `json:"cpuCores"`
+		Memory   string `json:"memory"`
+	} `json:"resources"`
+	Packages  []string `json:"packages"`
+	Files     []File   `json:"files"`
+	Units     []Unit   `json:"units"`
+	Commands  []string `json:"commands"`
+	DataDisks []struct {
+		Name      string `json:"name"`
+		MountPath string `json:"mountPath"`
+		Size      string `json:"size"`
+	} `json:"dataDisks"`
+}
+
+type cueService struct {
+	Name  string `json:"name"`
+	Role  string `json:"role"`
+	Ports []Port `json:"ports"`
+}
+
+func (cw cueWorkload) workload(file, text string) (Workload, error) {
+	w := Workload{Name: cw.Name, Description: cw.Description, File: file, Source: text}
+	for _, name := range sortedKeys(cw.Roles) {
+		cr := cw.Roles[name]
+		r := Role{
+			Name:     cr.Name,
+			VMCount:  cr.VMCount,
+			CPUCores: cr.Resources.CPUCores,
+			Memory:   cr.Resources.Memory,
+			Packages: cr.Packages,
+			Files:    cr.Files,
+			Units:    cr.Units,
+			Commands: cr.Commands,
+		}
+		if err := checkQuantity(w.Name, "roles."+name+".resources.memory", r.Memory); err != nil {
+			return Workload{}, err
+		}
+		for _, d := range cr.DataDisks {
+			if err := checkQuantity(w.Name, "roles."+name+".dataDisks."+d.Name+".size", d.Size); err != nil {
+				return Workload{}, err
+			}
+			r.DataDisks = append(r.DataDisks, DataDisk{Name: d.Name, MountPath: d.MountPath, Size: d.Size})
+		}
+		w.Roles = append(w.Roles, r)
+	}
+	for _, name := range sortedKeys(cw.Services) {
+		cs := cw.Services[name]
+		w.Services = append(w.Services, Service{Name: cs.Name, Role: cs.Role, Ports: cs.Ports})
+	}
+	return w, nil
+}
+
+// checkQuantity catches what the schema's pattern lets through but
+// Kubernetes rejects (e.g. an overflowing number).
+func checkQuantity(workload, field, q string) error {
+	if q == "" {
+		return nil
+	}
+	if _, err := resource.ParseQuantity(q); err != nil {
+		return fmt.Errorf("workload %s: %s: %q is not a Kubernetes quantity (e.g. 512Mi, 2Gi): %v", workload, field, q, err)
+	}
+	return nil
+}
+
+// checkServiceNames makes sure Service names are unique across workloads,
+// since they are the Kubernetes object names.
+func checkServiceNames(ws []Workload) error {
+	owner := map[string]string{}
+	for _, w := range ws {
+		for _, s := range w.Services {
+			if prev, ok := owner[s.Name]; ok {
+				return fmt.Errorf("workload %s: service %q is already defined by workload %s; Service names must be unique across workloads", w.Name, s.Name, prev)
+			}
+			owner[s.Name] = w.Name
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// sortWorkloads puts the built-ins first in their fixed order, then the
+// others by name.
+func sortWorkloads(ws []Workload) {
+	rank := func(name string) int {
+		if i := slices.Index(virtworkcue.Builtins, name); i >= 0 {
+			return i
+		}
+		return len(virtworkcue.Builtins)
+	}
+	slices.SortFunc(ws, func(a, b Workload) int {
+		if ra, rb := rank(a.Name), rank(b.Name); ra != rb {
+			return ra - rb
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+}
+
+// cueError formats CUE errors one per line as "file:line:col: path: msg",
+// naming the other positions involved (often the schema constraint) after
+// the message.
+func cueError(errs ...error) error {
+	var lines []string
+	for _, err := range errs {
+		for _, e := range errors.Errors(err) {
+			msg := errors.String(e)
+			poss := errors.Positions(e)
+			if len(poss) == 0 {
+				lines = append(lines, msg)
+				continue
+			}
+			// Lead with a position in a user file when there is one.
+			first := slices.IndexFunc(poss, func(p token.Pos) bool {
+				return !strings.HasPrefix(p.Filename(), builtinPrefix)
+			})
+			if first < 0 {
+				first = 0
+			}
+			line := poss[first].String() + ": " + msg
+			var others []string
+			for i, p := range poss {
+				if i != first {
+					others = append(others, p.String())
+				}
+			}
+			if len(others) > 0 {
+				line += " (see " + strings.Join(others, ", ") + ")"
+			}
+			lines = append(lines, line)
+		}
+	}
+	lines = slices.Compact(lines)
+	const max = 10
+	if len(lines) > max {
+		lines = append(lines[:max], fmt.Sprintf("... and %d more errors", len(lines)-max))
+	}
+	return fmt.Errorf("%s", strings.Join(lines, "\n"))
+}
