@@ -1,0 +1,349 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// Flags are the command-line settings; nil means "not given". The struct
+// tags are for kong, which the CLI embeds this struct with. Every setting
+// also has a VIRTWORK_* environment variable and a config-file key (see
+// settings below); the help texts name them.
+type Flags struct {
+	Config             *string  `name:"config" placeholder:"FILE" help:"YAML config file (env VIRTWORK_CONFIG). Flags override env, env overrides the file."`
+	Namespace          *string  `name:"namespace" short:"n" placeholder:"NAME" help:"Namespace of the VMs (env VIRTWORK_NAMESPACE, key namespace; default virtwork)."`
+	Workloads          []string `name:"workloads" sep:"," placeholder:"LIST" help:"Comma-separated workloads to render (env VIRTWORK_WORKLOADS, key workloads; default all). See 'virtwork workloads'."`
+	VMCount            *int     `name:"vm-count" placeholder:"N" help:"VMs per workload role (env VIRTWORK_VM_COUNT, key vmCount; default: each workload's own, 1 per role)."`
+	CPUCores           *int     `name:"cpu-cores" placeholder:"N" help:"CPU cores per VM (env VIRTWORK_CPU_CORES, key cpuCores; default 2)."`
+	Memory             *string  `name:"memory" placeholder:"QTY" help:"Memory per VM, a Kubernetes quantity (env VIRTWORK_MEMORY, key memory; default 2Gi)."`
+	DiskSize           *string  `name:"disk-size" placeholder:"QTY" help:"Size of each data disk (env VIRTWORK_DISK_SIZE, key diskSize; default 10Gi)."`
+	StorageClass       *string  `name:"storage-class" placeholder:"NAME" help:"StorageClass of the data disks (env VIRTWORK_STORAGE_CLASS, key storageClass; default: the cluster's default)."`
+	ContainerDiskImage *string  `name:"container-disk-image" placeholder:"IMAGE" help:"Root disk image (env VIRTWORK_CONTAINER_DISK_IMAGE, key containerDiskImage; default quay.io/containerdisks/fedora:41)."`
+	SSHUser            *string  `name:"ssh-user" placeholder:"USER" help:"Create this user with sudo in every VM (env VIRTWORK_SSH_USER, key sshUser)."`
+	SSHPassword        *string  `name:"ssh-password" placeholder:"PASSWORD" help:"Password of --ssh-user; rendered only as a SHA-512 crypt hash (env VIRTWORK_SSH_PASSWORD, key sshPassword)."`
+	SSHKeys            []string `name:"ssh-key" placeholder:"KEY" help:"OpenSSH public key for --ssh-user; repeatable (env VIRTWORK_SSH_KEYS comma-separated, key sshKeys). Merged with the other sources."`
+	SSHKeyFiles        []string `name:"ssh-key-file" placeholder:"FILE" help:"File of OpenSSH public keys (e.g. ~/.ssh/id_ed25519.pub); repeatable (env VIRTWORK_SSH_KEY_FILES, key sshKeyFiles). Merged."`
+	WorkloadDir        *string  `name:"workload-dir" placeholder:"DIR" help:"Directory of extra workload .cue files (env VIRTWORK_WORKLOAD_DIR, key workloadDir)."`
+}
+
+// EnvPrefix starts the name of every environment variable virtwork reads.
+const EnvPrefix = "VIRTWORK_"
+
+// Load resolves the configuration from defaults < config file < env <
+// flags. getenv is os.LookupEnv in production; tests pass their own.
+func Load(flags Flags, getenv func(string) (string, bool)) (*Config, error) {
+	if getenv == nil {
+		getenv = os.LookupEnv
+	}
+	r := raw{}
+	r.Namespace = ptr(DefaultNamespace)
+
+	// The config file: --config, else VIRTWORK_CONFIG.
+	path := ""
+	if flags.Config != nil {
+		path = *flags.Config
+		if path == "" {
+			return nil, errors.New("--config: empty file name")
+		}
+	} else if v, ok := getenv(EnvPrefix + "CONFIG"); ok && v != "" {
+		path = v
+	}
+	if path != "" {
+		f, err := readFile(path)
+		if err != nil {
+			return nil, err
+		}
+		r.merge(f.raw)
+		r.perWorkload = f.perWorkload
+		r.keyFileBase = filepath.Dir(path)
+	}
+
+	env, err := fromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	r.merge(env)
+	r.merge(fromFlags(flags))
+	return r.resolve()
+}
+
+// raw holds settings as given, before parsing and validation, with the
+// name of the source of each so errors can point at it.
+type raw struct {
+	Namespace, VMCount, CPUCores, Memory, DiskSize          *string
+	StorageClass, ContainerDiskImage, SSHUser, SSHPassword *string
+	WorkloadDir                                             *string
+	Workloads                                               []string
+	SSHKeys, SSHKeyFiles                                    []sourced
+	source                                                  map[string]string // setting -> "--flag" / "VIRTWORK_X" / "file:line"
+
+	perWorkload map[string]fileWorkload
+	keyFileBase string
+}
+
+// sourced is one list element and where it came from.
+type sourced struct{ value, from string }
+
+// setting names one setting in the three places it can come from.
+type setting struct {
+	field, flag, env, key string
+}
+
+var settings = []setting{
+	{"Namespace", "--namespace", "NAMESPACE", "namespace"},
+	{"Workloads", "--workloads", "WORKLOADS", "workloads"},
+	{"VMCount", "--vm-count", "VM_COUNT", "vmCount"},
+	{"CPUCores", "--cpu-cores", "CPU_CORES", "cpuCores"},
+	{"Memory", "--memory", "MEMORY", "memory"},
+	{"DiskSize", "--disk-size", "DISK_SIZE", "diskSize"},
+	{"StorageClass", "--storage-class", "STORAGE_CLASS", "storageClass"},
+	{"ContainerDiskImage", "--container-disk-image", "CONTAINER_DISK_IMAGE", "containerDiskImage"},
+	{"SSHUser", "--ssh-user", "SSH_USER", "sshUser"},
+	{"SSHPassword", "--ssh-password", "SSH_PASSWORD", "sshPassword"},
+	{"SSHKeys", "--ssh-key", "SSH_KEYS", "sshKeys"},
+	{"SSHKeyFiles", "--ssh-key-file", "SSH_KEY_FILES", "sshKeyFiles"},
+	{"WorkloadDir", "--workload-dir", "WORKLOAD_DIR", "workloadDir"},
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// scalars maps a setting's field name to its slot in raw.
+func (r *raw) scalars() map[string]**string {
+	return map[string]**string{
+		"Namespace": &r.Namespace, "VMCount": &r.VMCount, "CPUCores": &r.CPUCores,
+		"Memory": &r.Memory, "DiskSize": &r.DiskSize, "StorageClass": &r.StorageClass,
+		"ContainerDiskImage": &r.ContainerDiskImage, "SSHUser": &r.SSHUser,
+		"SSHPassword": &r.SSHPassword, "WorkloadDir": &r.WorkloadDir,
+	}
+}
+
+// merge lays o over r: scalars and the workload list replace, SSH keys
+// accumulate (each source adds to the others).
+func (r *raw) merge(o raw) {
+	if r.source == nil {
+		r.source = map[string]string{}
+	}
+	dst, src := r.scalars(), o.scalars()
+	for name, s := range src {
+		if *s != nil {
+			*dst[name] = *s
+			r.source[name] = o.source[name]
+		}
+	}
+	if o.Workloads != nil {
+		r.Workloads = o.Workloads
+		r.source["Workloads"] = o.source["Workloads"]
+	}
+	r.SSHKeys = append(r.SSHKeys, o.SSHKeys...)
+	r.SSHKeyFiles = append(r.SSHKeyFiles, o.SSHKeyFiles...)
+}
+
+func fromEnv(getenv func(string) (string, bool)) (raw, error) {
+	r := raw{source: map[string]string{}}
+	slots := r.scalars()
+	for _, s := range settings {
+		name := EnvPrefix + s.env
+		v, ok := getenv(name)
+		if !ok {
+			continue
+		}
+		switch s.field {
+		case "Workloads":
+			r.Workloads = splitList(v)
+		case "SSHKeys":
+			for _, k := range splitList(v) {
+				r.SSHKeys = append(r.SSHKeys, sourced{k, name})
+			}
+			continue
+		case "SSHKeyFiles":
+			for _, k := range splitList(v) {
+				r.SSHKeyFiles = append(r.SSHKeyFiles, sourced{k, name})
+			}
+			continue
+		default:
+			*slots[s.field] = ptr(v)
+		}
+		r.source[s.field] = name
+	}
+	return r, nil
+}
+
+func fromFlags(f Flags) raw {
+	r := raw{source: map[string]string{}}
+	set := func(field string, v *string) {
+		if v != nil {
+			*r.scalars()[field] = v
+			r.source[field] = flagOf(field)
+		}
+	}
+	itoa := func(p *int) *string {
+		if p == nil {
+			return nil
+		}
+		return ptr(strconv.Itoa(*p))
+	}
+	set("Namespace", f.Namespace)
+	set("VMCount", itoa(f.VMCount))
+	set("CPUCores", itoa(f.CPUCores))
+	set("Memory", f.Memory)
+	set("DiskSize", f.DiskSize)
+	set("StorageClass", f.StorageClass)
+	set("ContainerDiskImage", f.ContainerDiskImage)
+	set("SSHUser", f.SSHUser)
+	set("SSHPassword", f.SSHPassword)
+	set("WorkloadDir", f.WorkloadDir)
+	if f.Workloads != nil {
+		r.Workloads = cleanList(f.Workloads)
+		r.source["Workloads"] = "--workloads"
+	}
+	for _, k := range f.SSHKeys {
+		r.SSHKeys = append(r.SSHKeys, sourced{k, "--ssh-key"})
+	}
+	for _, k := range f.SSHKeyFiles {
+		r.SSHKeyFiles = append(r.SSHKeyFiles, sourced{k, "--ssh-key-file"})
+	}
+	return r
+}
+
+func flagOf(field string) string {
+	for _, s := range settings {
+		if s.field == field {
+			return s.flag
+		}
+	}
+	return field
+}
+
+func splitList(v string) []string { return cleanList(strings.Split(v, ",")) }
+
+func cleanList(in []string) []string {
+	out := []string{}
+	for _, s := range in {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// resolve parses and validates the merged raw settings.
+func (r *raw) resolve() (*Config, error) {
+	c := &Config{PerWorkload: map[string]WorkloadSettings{}}
+	bad := func(field, value, why string) error {
+		return fmt.Errorf("%s %q: %s", r.source[field], value, why)
+	}
+
+	c.Namespace = *r.Namespace
+	if err := ValidateName(c.Namespace); err != nil {
+		return nil, bad("Namespace", c.Namespace, "not a valid namespace name: "+err.Error())
+	}
+	for _, w := range r.Workloads {
+		if err := ValidateName(w); err != nil {
+			return nil, bad("Workloads", w, "not a valid workload name: "+err.Error())
+		}
+	}
+	c.Workloads = slices.Compact(append([]string(nil), r.Workloads...))
+
+	var err error
+	if c.VMCount, err = parseCount(r.VMCount); err != nil {
+		return nil, bad("VMCount", *r.VMCount, err.Error())
+	}
+	if c.CPUCores, err = parseCount(r.CPUCores); err != nil {
+		return nil, bad("CPUCores", *r.CPUCores, err.Error())
+	}
+	if c.Memory, err = parseQuantity(r.Memory); err != nil {
+		return nil, bad("Memory", *r.Memory, err.Error())
+	}
+	if c.DiskSize, err = parseQuantity(r.DiskSize); err != nil {
+		return nil, bad("DiskSize", *r.DiskSize, err.Error())
+	}
+	c.StorageClass = deref(r.StorageClass)
+	if c.StorageClass != "" {
+		if err := ValidateSubdomain(c.StorageClass); err != nil {
+			return nil, bad("StorageClass", c.StorageClass, "not a valid StorageClass name: "+err.Error())
+		}
+	}
+	c.ContainerDiskImage = deref(r.ContainerDiskImage)
+	if c.ContainerDiskImage == "" {
+		c.ContainerDiskImage = DefaultContainerDiskImage
+	} else if strings.ContainsAny(c.ContainerDiskImage, " \t\n") {
+		return nil, bad("ContainerDiskImage", c.ContainerDiskImage, "not an image reference (no spaces allowed)")
+	}
+	c.SSHUser = deref(r.SSHUser)
+	if c.SSHUser != "" {
+		if err := validateUser(c.SSHUser); err != nil {
+			return nil, bad("SSHUser", c.SSHUser, err.Error())
+		}
+	}
+	c.SSHPassword = deref(r.SSHPassword)
+	c.WorkloadDir = deref(r.WorkloadDir)
+	if c.WorkloadDir != "" {
+		if st, err := os.Stat(c.WorkloadDir); err != nil || !st.IsDir() {
+			return nil, bad("WorkloadDir", c.WorkloadDir, "not a directory (give a folder of .cue workload files)")
+		}
+	}
+
+	if c.SSHKeys, err = r.keys(); err != nil {
+		return nil, err
+	}
+	if (c.SSHPassword != "" || len(c.SSHKeys) > 0) && c.SSHUser == "" {
+		what := "an SSH key"
+		if c.SSHPassword != "" {
+			what = "an SSH password"
+		}
+		return nil, fmt.Errorf("%s is set but no SSH user: add --ssh-user NAME (env VIRTWORK_SSH_USER, key sshUser)", what)
+	}
+
+	for name, fw := range r.perWorkload {
+		ws, err := fw.resolve(name)
+		if err != nil {
+			return nil, err
+		}
+		c.PerWorkload[name] = ws
+	}
+	return c, nil
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// parseCount reads a positive whole number; nil is "unset" (0).
+func parseCount(p *string) (int, error) {
+	if p == nil {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(*p))
+	if err != nil {
+		return 0, errors.New("not a whole number")
+	}
+	if n < 1 {
+		return 0, errors.New("must be 1 or more")
+	}
+	return n, nil
+}
+
+// parseQuantity reads a positive Kubernetes quantity; nil is "unset".
+func parseQuantity(p *string) (resource.Quantity, error) {
+	if p == nil {
+		return resource.Quantity{}, nil
+	}
+	q, err := resource.ParseQuantity(strings.TrimSpace(*p))
+	if err != nil {
+		return q, errors.New("not a Kubernetes quantity (use e.g. 512Mi, 2Gi, 10G)")
+	}
+	if q.Sign() <= 0 {
+		return q, errors.New("must be more than zero")
+	}
+	return q, nil
+}

@@ -1,0 +1,204 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const (
+	keyAlice = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBqQsU4xWrBvTxhE6ROn23Gb3Z+HOhpCfj1IsyTxuJ5b alice@example"
+	keyBob   = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKmt/YTxiI5XlDiYTk6xeM6+QxSZ5lEmEZfq/9S7isPa bob@example"
+)
+
+func env(kv ...string) func(string) (string, bool) {
+	m := map[string]string{}
+	for i := 0; i < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(Flags{}, env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Namespace != "virtwork" || c.ContainerDiskImage != DefaultContainerDiskImage {
+		t.Errorf("defaults: namespace %q image %q", c.Namespace, c.ContainerDiskImage)
+	}
+	// Unset sizing stays zero so that render can apply each workload's own default.
+	if c.VMCount != 0 || c.CPUCores != 0 || !c.Memory.IsZero() || !c.DiskSize.IsZero() || len(c.Workloads) != 0 {
+		t.Errorf("sizing should be unset by default: %+v", c)
+	}
+}
+
+func TestPriorityFlagsOverEnvOverFile(t *testing.T) {
+	file := writeFile(t, "c.yaml", "namespace: from-file\ncpuCores: 3\nmemory: 3Gi\nvmCount: 3\nstorageClass: file-sc\n")
+	e := env("VIRTWORK_CPU_CORES", "4", "VIRTWORK_MEMORY", "4Gi", "VIRTWORK_NAMESPACE", "from-env")
+	ns, cores := "from-flag", 5
+	c, err := Load(Flags{Config: &file, Namespace: &ns, CPUCores: &cores}, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ what, got, want string }{
+		{"namespace (flag over env and file)", c.Namespace, "from-flag"},
+		{"memory (env over file)", c.Memory.String(), "4Gi"},
+		{"vmCount (file over default)", itoaT(c.VMCount), "3"},
+		{"storageClass (file)", c.StorageClass, "file-sc"},
+		{"cpuCores (flag over env over file)", itoaT(c.CPUCores), "5"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s: got %q, want %q", ch.what, ch.got, ch.want)
+		}
+	}
+}
+
+func itoaT(n int) string { return strconv.Itoa(n) }
+
+func TestConfigFileFromEnv(t *testing.T) {
+	file := writeFile(t, "c.yaml", "namespace: via-env-file\n")
+	c, err := Load(Flags{}, env("VIRTWORK_CONFIG", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Namespace != "via-env-file" {
+		t.Errorf("namespace %q", c.Namespace)
+	}
+}
+
+func TestWorkloadListFromEachSource(t *testing.T) {
+	c, err := Load(Flags{}, env("VIRTWORK_WORKLOADS", " cpu, disk ,,"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.Workloads, "|") != "cpu|disk" {
+		t.Errorf("env list: %q", c.Workloads)
+	}
+	c, err = Load(Flags{Workloads: []string{"network"}}, env("VIRTWORK_WORKLOADS", "cpu"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.Workloads, "|") != "network" {
+		t.Errorf("flag should replace env list: %q", c.Workloads)
+	}
+}
+
+func TestSSHKeysMergeAllSources(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "bob.pub")
+	os.WriteFile(keyFile, []byte("# team key\n\n"+keyBob+"\n"), 0o600)
+	file := writeFile(t, "c.yaml", "sshUser: fedora\nsshKeys:\n  - "+keyAlice+"\n")
+	user := "fedora"
+	c, err := Load(Flags{Config: &file, SSHUser: &user, SSHKeyFiles: []string{keyFile}, SSHKeys: []string{keyAlice}},
+		env("VIRTWORK_SSH_KEYS", keyBob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// alice from the file and the flag, bob from env and the key file: two distinct keys.
+	if len(c.SSHKeys) != 2 || c.SSHKeys[0] != keyAlice || c.SSHKeys[1] != keyBob {
+		t.Errorf("merged keys: %q", c.SSHKeys)
+	}
+}
+
+func TestPerWorkloadSettings(t *testing.T) {
+	file := writeFile(t, "c.yaml", `workloads:
+  cpu:
+    vmCount: 4
+    cpuCores: 8
+    memory: 8Gi
+  disk:
+    diskSize: 50Gi
+  network:
+    enabled: false
+`)
+	c, err := Load(Flags{Config: &file}, env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu := c.PerWorkload["cpu"]
+	if *cpu.VMCount != 4 || *cpu.CPUCores != 8 || cpu.Memory.String() != "8Gi" || cpu.Enabled != nil {
+		t.Errorf("cpu settings: %+v", cpu)
+	}
+	if c.PerWorkload["disk"].DiskSize.String() != "50Gi" {
+		t.Errorf("disk settings: %+v", c.PerWorkload["disk"])
+	}
+	if e := c.PerWorkload["network"].Enabled; e == nil || *e {
+		t.Errorf("network should be disabled")
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	priv := filepath.Join(dir, "id")
+	os.WriteFile(priv, []byte("-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n"), 0o600)
+	neg, zero := -1, 0
+	bad := "Bad_NS"
+	user := "fedora"
+	badQty := "2GG"
+	missing := filepath.Join(dir, "nope.yaml")
+	cases := []struct {
+		name  string
+		flags Flags
+		env   func(string) (string, bool)
+		file  string
+		want  string
+	}{
+		{"negative count", Flags{VMCount: &neg}, env(), "", `--vm-count "-1": must be 1 or more`},
+		{"zero cores", Flags{CPUCores: &zero}, env(), "", `--cpu-cores "0": must be 1 or more`},
+		{"bad env count", Flags{}, env("VIRTWORK_VM_COUNT", "many"), "", `VIRTWORK_VM_COUNT "many": not a whole number`},
+		{"bad quantity", Flags{Memory: &badQty}, env(), "", `--memory "2GG": not a Kubernetes quantity`},
+		{"bad namespace", Flags{Namespace: &bad}, env(), "", `--namespace "Bad_NS": not a valid namespace name`},
+		{"missing file", Flags{Config: &missing}, env(), "", "nope.yaml: no such file"},
+		{"unknown key", Flags{}, env(), "namespace: a\nvmcount: 2\n", `:2: unknown key "vmcount" (did you mean "vmCount"?)`},
+		{"unknown key no hint", Flags{}, env(), "namespace: a\n\nfoo: 1\n", `:3: unknown key "foo" (known keys:`},
+		{"unknown workload key", Flags{}, env(), "workloads:\n  cpu:\n    cores: 2\n", `:3: workloads.cpu: unknown key "cores"`},
+		{"bad workload value", Flags{}, env(), "workloads:\n  cpu:\n    vmCount: -2\n", `:3: workloads.cpu.vmCount "-2": must be 1 or more`},
+		{"not yaml", Flags{}, env(), "namespace: [a\n", "not valid YAML"},
+		{"bad file value", Flags{}, env(), "diskSize: lots\n", `:1: diskSize "lots": not a Kubernetes quantity`},
+		{"private key", Flags{SSHUser: &user, SSHKeyFiles: []string{priv}}, env(), "", "this is a private key"},
+		{"garbage key", Flags{SSHUser: &user, SSHKeys: []string{"ssh-rsa notbase64"}}, env(), "", "--ssh-key: not an OpenSSH public key"},
+		{"env garbage key", Flags{SSHUser: &user}, env("VIRTWORK_SSH_KEYS", "hello"), "", "VIRTWORK_SSH_KEYS: not an OpenSSH public key"},
+		{"key without user", Flags{SSHKeys: []string{keyAlice}}, env(), "", "no SSH user: add --ssh-user"},
+		{"missing key file", Flags{SSHUser: &user, SSHKeyFiles: []string{filepath.Join(dir, "x.pub")}}, env(), "", "x.pub: cannot read the key file"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := tc.flags
+			if tc.file != "" {
+				p := writeFile(t, "virtwork.yaml", tc.file)
+				f.Config = &p
+			}
+			_, err := Load(f, tc.env)
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q\n does not contain %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error is not one line: %q", err)
+			}
+		})
+	}
+}
+
+func TestPasswordNotInErrors(t *testing.T) {
+	pw := "s3cret-Pa55"
+	_, err := Load(Flags{SSHPassword: &pw}, env())
+	if err == nil || strings.Contains(err.Error(), pw) {
+		t.Fatalf("want an error without the password, got %v", err)
+	}
+}
