@@ -124,12 +124,12 @@ const (
 
 // Summary closes a run.
 type Summary struct {
-	Command  Command `json:"command"`
-	DryRun   bool    `json:"dryRun,omitempty"`
-	Outcome  Outcome `json:"outcome"`
-	Error    string  `json:"error,omitempty"`
+	Command  Command   `json:"command"`
+	DryRun   bool      `json:"dryRun,omitempty"`
+	Outcome  Outcome   `json:"outcome"`
+	Error    string    `json:"error,omitempty"`
 	Start    time.Time `json:"start"`
-	Duration Seconds `json:"duration"`
+	Duration Seconds   `json:"duration"`
 	// Counts of object results.
 	Counts map[Result]int `json:"counts"`
 	// Failures lists every failed, timed-out or skipped object with why.

@@ -77,12 +77,12 @@ func Load(flags Flags, getenv func(string) (string, bool)) (*Config, error) {
 // raw holds settings as given, before parsing and validation, with the
 // name of the source of each so errors can point at it.
 type raw struct {
-	Namespace, VMCount, CPUCores, Memory, DiskSize          *string
+	Namespace, VMCount, CPUCores, Memory, DiskSize         *string
 	StorageClass, ContainerDiskImage, SSHUser, SSHPassword *string
-	WorkloadDir                                             *string
-	Workloads                                               []string
-	SSHKeys, SSHKeyFiles                                    []sourced
-	source                                                  map[string]string // setting -> "--flag" / "VIRTWORK_X" / "file:line"
+	WorkloadDir                                            *string
+	Workloads                                              []string
+	SSHKeys, SSHKeyFiles                                   []sourced
+	source                                                 map[string]string // setting -> "--flag" / "VIRTWORK_X" / "file:line"
 
 	perWorkload map[string]fileWorkload
 	keyFileBase string

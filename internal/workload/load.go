@@ -95,6 +95,8 @@ func evaluate(srcs []source, in Input) ([]Workload, error) {
 	inst := build.NewContext().NewInstance("", nil)
 	inst.PkgName = cuePackage
 	owners := map[string]string{} // workload name -> file that declares it
+	decls := map[string]token.Pos{}
+	cueError := func(errs ...error) error { return formatErrors(decls, errs...) }
 	var errs []error
 	for _, src := range srcs {
 		f, err := parser.ParseFile(src.name, src.text, parser.ParseComments)
@@ -112,6 +114,7 @@ func evaluate(srcs []source, in Input) ([]Workload, error) {
 				continue
 			}
 			owners[d.name] = src.name
+			decls[d.name] = d.pos
 		}
 		if err := inst.AddSyntax(f); err != nil {
 			errs = append(errs, err)
@@ -123,15 +126,12 @@ func evaluate(srcs []source, in Input) ([]Workload, error) {
 
 	ctx := cuecontext.New()
 	root := ctx.BuildInstance(inst)
-	if err := root.Err(); err != nil {
-		return nil, cueError(err)
-	}
 	root = root.FillPath(cue.MakePath(cue.Str("input"), cue.Str("namespace")), in.Namespace)
-	if err := checkTopLevel(root); err != nil {
-		return nil, err
-	}
 	if err := root.Validate(cue.Concrete(true)); err != nil {
 		return nil, cueError(err)
+	}
+	if err := checkTopLevel(root); err != nil {
+		return nil, err
 	}
 
 	var decoded map[string]cueWorkload
@@ -343,23 +343,32 @@ func sortWorkloads(ws []Workload) {
 	})
 }
 
-// cueError formats CUE errors one per line as "file:line:col: path: msg",
+// cueError formats errors that concern no particular workload.
+func cueError(errs ...error) error { return formatErrors(nil, errs...) }
+
+// formatErrors formats CUE errors one per line as "file:line:col: path: msg",
 // naming the other positions involved (often the schema constraint) after
-// the message.
-func cueError(errs ...error) error {
+// the message. An error that only points into the built-in files (a bad
+// workload name is checked by the schema's name: Name) is led by the
+// position where its workload is declared, found in decls.
+func formatErrors(decls map[string]token.Pos, errs ...error) error {
 	var lines []string
 	for _, err := range errs {
 		for _, e := range errors.Errors(err) {
 			msg := errors.String(e)
 			poss := errors.Positions(e)
+			// Lead with a position in a user file when there is one.
+			first := slices.IndexFunc(poss, isUserPos)
+			if path := e.Path(); first < 0 && len(path) >= 2 && path[0] == "workloads" {
+				if p, ok := decls[path[1]]; ok && isUserPos(p) {
+					poss = append([]token.Pos{p}, poss...)
+					first = 0
+				}
+			}
 			if len(poss) == 0 {
 				lines = append(lines, msg)
 				continue
 			}
-			// Lead with a position in a user file when there is one.
-			first := slices.IndexFunc(poss, func(p token.Pos) bool {
-				return !strings.HasPrefix(p.Filename(), builtinPrefix)
-			})
 			if first < 0 {
 				first = 0
 			}
@@ -382,4 +391,28 @@ func cueError(errs ...error) error {
 		lines = append(lines[:max], fmt.Sprintf("... and %d more errors", len(lines)-max))
 	}
 	return fmt.Errorf("%s", strings.Join(lines, "\n"))
+}
+
+// Names returns the workloads' names in order.
+func Names(ws []Workload) []string {
+	names := make([]string, len(ws))
+	for i, w := range ws {
+		names[i] = w.Name
+	}
+	return names
+}
+
+// Lookup returns the workload called name, or an error listing the known
+// ones.
+func Lookup(ws []Workload, name string) (Workload, error) {
+	for _, w := range ws {
+		if w.Name == name {
+			return w, nil
+		}
+	}
+	return Workload{}, fmt.Errorf("unknown workload %q (known: %s)", name, strings.Join(Names(ws), ", "))
+}
+
+func isUserPos(p token.Pos) bool {
+	return p.Filename() != "" && !strings.HasPrefix(p.Filename(), builtinPrefix)
 }
