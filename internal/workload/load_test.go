@@ -114,7 +114,7 @@ func TestBuiltinDisk(t *testing.T) {
 		t.Errorf("DataDisks = %+v, want %+v", r.DataDisks, want)
 	}
 	for path, settings := range map[string][]string{
-		"/etc/virtwork/fio/mixed-rw.fio": {"directory=/mnt/data", "rw=randrw", "rwmixread=70", "bs=4k"},
+		"/etc/virtwork/fio/mixed-rw.fio":  {"directory=/mnt/data", "rw=randrw", "rwmixread=70", "bs=4k"},
 		"/etc/virtwork/fio/seq-write.fio": {"directory=/mnt/data", "rw=write", "bs=128k"},
 	} {
 		lines := strings.Split(fileContent(t, r, path), "\n")
