@@ -1,0 +1,353 @@
+package cloudinit
+
+// Validates the user-data of every built-in role with the real tools:
+// cloud-init's schema check, systemd-analyze verify, fio --parse-only,
+// sh -n, and the load tools' own option parsing. Each test skips, saying
+// which Debian package to install, where a tool is missing.
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/virtwork/virtwork/internal/workload"
+)
+
+// builtRole is a built-in role and its user-data.
+type builtRole struct {
+	name     string // workload/role
+	role     workload.Role
+	userdata []byte
+	parsed   parsedConfig
+}
+
+// parsedConfig is the user-data read back, so that the checks below see
+// what the guest would get.
+type parsedConfig struct {
+	Packages   []string `yaml:"packages"`
+	WriteFiles []struct {
+		Path        string `yaml:"path"`
+		Permissions string `yaml:"permissions"`
+		Content     string `yaml:"content"`
+	} `yaml:"write_files"`
+}
+
+func builtinRoles(t *testing.T) []builtRole {
+	t.Helper()
+	ws, err := workload.Load(workload.LoadOptions{Input: workload.Input{Namespace: "virtwork"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := HashPassword("s3cret", "tester", "virtwork")
+	if err != nil {
+		t.Fatal(err)
+	}
+	access := Access{User: "tester", PasswordHash: hash, Keys: []string{testKey}}
+	var out []builtRole
+	for _, w := range ws {
+		for _, r := range w.Roles {
+			b, err := Build(r, access)
+			if err != nil {
+				t.Fatalf("%s/%s: %v", w.Name, r.Name, err)
+			}
+			br := builtRole{name: w.Name + "/" + r.Name, role: r, userdata: b}
+			if err := yaml.Unmarshal(b, &br.parsed); err != nil {
+				t.Fatalf("%s: reading back user-data: %v", br.name, err)
+			}
+			out = append(out, br)
+		}
+	}
+	return out
+}
+
+func needTool(t *testing.T, tool, debianPackage string) string {
+	t.Helper()
+	p, err := exec.LookPath(tool)
+	if err != nil {
+		t.Skipf("%s not found; install the Debian package %s to run this check", tool, debianPackage)
+	}
+	return p
+}
+
+func TestCloudInitSchema(t *testing.T) {
+	cloudInit := needTool(t, "cloud-init", "cloud-init")
+	roles := builtinRoles(t)
+	// Also the variants without a password and without any user.
+	extra := []Access{{User: "tester", Keys: []string{testKey}}, {Keys: []string{testKey}}, {}}
+	for i, a := range extra {
+		b, err := Build(roles[0].role, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roles = append(roles, builtRole{name: fmt.Sprintf("cpu/main access variant %d", i), userdata: b})
+	}
+	for _, r := range roles {
+		file := filepath.Join(t.TempDir(), "user-data")
+		if err := os.WriteFile(file, r.userdata, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(cloudInit, "schema", "-c", file).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Valid cloud-config") {
+			t.Errorf("%s: cloud-init schema: %v\n%s\nuser-data:\n%s", r.name, err, out, r.userdata)
+		}
+	}
+}
+
+// TestSystemdUnitsVerify runs systemd-analyze verify on every unit inside a
+// throw-away root holding the host's system units and the role's
+// write_files. Binaries the units run that cloud-init does not write must
+// exist on this host (installed from the same upstream tool's Debian
+// package, at the same path as on Fedora); they are represented in the
+// root by stubs, since verify only checks that they are executable.
+func TestSystemdUnitsVerify(t *testing.T) {
+	analyze := needTool(t, "systemd-analyze", "systemd")
+	hostUnits := "/usr/lib/systemd/system"
+	if _, err := os.Stat(filepath.Join(hostUnits, "multi-user.target")); err != nil {
+		t.Skipf("no system units in %s to verify against", hostUnits)
+	}
+	for _, r := range builtinRoles(t) {
+		t.Run(r.name, func(t *testing.T) {
+			root := t.TempDir()
+			copyDir(t, hostUnits, filepath.Join(root, "usr/lib/systemd/system"))
+			var units []string
+			for _, f := range r.parsed.WriteFiles {
+				perm, err := strconv.ParseUint(f.Permissions, 8, 32)
+				if err != nil {
+					t.Fatalf("%s: permissions %q: %v", f.Path, f.Permissions, err)
+				}
+				writeTestFile(t, filepath.Join(root, f.Path), f.Content, fs.FileMode(perm))
+				if path.Dir(f.Path) == UnitDir {
+					units = append(units, f.Path)
+				}
+			}
+			if len(units) != len(r.role.Units) {
+				t.Fatalf("user-data writes %d units, the role has %d", len(units), len(r.role.Units))
+			}
+			for _, u := range units {
+				content, _ := os.ReadFile(filepath.Join(root, u))
+				// verify does not resolve specifiers; a lone % fails only
+				// when the unit starts.
+				for _, l := range execLine.FindAllString(string(content), -1) {
+					if strings.Contains(strings.ReplaceAll(l, "%%", ""), "%") {
+						t.Errorf("%s: %q has a %% that systemd reads as a specifier; write %%%%", u, l)
+					}
+				}
+				for _, bin := range execBinaries(string(content)) {
+					inRoot := filepath.Join(root, bin)
+					if _, err := os.Stat(inRoot); err == nil {
+						continue // written by cloud-init
+					}
+					if _, err := exec.LookPath(bin); err != nil {
+						t.Skipf("%s runs %s, which is not installed here; install the Debian package that provides it", u, bin)
+					}
+					writeTestFile(t, inRoot, "#!/bin/sh\n", 0o755)
+				}
+				out, err := exec.Command(analyze, "verify", "--man=no", "--root="+root, u).CombinedOutput()
+				if err != nil || len(bytes.TrimSpace(out)) > 0 {
+					t.Errorf("systemd-analyze verify %s: %v\n%s\nunit:\n%s", u, err, out, content)
+				}
+			}
+		})
+	}
+}
+
+// execLine matches a unit's Exec*= settings; the command may be prefixed
+// by systemd's special characters (@, -, :, +, !).
+var execLine = regexp.MustCompile(`(?m)^Exec(?:Start|StartPre|StartPost|Stop|StopPost|Reload)=[-@:+!]*(\S+).*$`)
+
+func execBinaries(unit string) []string {
+	var out []string
+	for _, m := range execLine.FindAllStringSubmatch(unit, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+func TestFioJobFiles(t *testing.T) {
+	fio := needTool(t, "fio", "fio")
+	n := 0
+	for _, r := range builtinRoles(t) {
+		for _, f := range r.parsed.WriteFiles {
+			if !strings.HasSuffix(f.Path, ".fio") {
+				continue
+			}
+			n++
+			file := filepath.Join(t.TempDir(), path.Base(f.Path))
+			writeTestFile(t, file, f.Content, 0o644)
+			if out, err := exec.Command(fio, "--parse-only", file).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+				t.Errorf("%s: fio --parse-only %s: %v\n%s", r.name, f.Path, err, out)
+			}
+		}
+	}
+	if n != 2 {
+		t.Errorf("checked %d fio job files, want 2 (disk's mixed-rw and seq-write)", n)
+	}
+}
+
+func TestShellScripts(t *testing.T) {
+	sh := needTool(t, "sh", "dash")
+	for _, r := range builtinRoles(t) {
+		for _, f := range r.parsed.WriteFiles {
+			if !strings.HasPrefix(f.Content, "#!/bin/sh\n") {
+				continue
+			}
+			if out, err := exec.Command(sh, "-n", "-c", f.Content).CombinedOutput(); err != nil {
+				t.Errorf("%s: sh -n %s: %v\n%s", r.name, f.Path, err, out)
+			}
+		}
+		for _, u := range r.role.Units {
+			for _, script := range bashScripts(u.Content) {
+				if out, err := exec.Command("bash", "-n", "-c", script).CombinedOutput(); err != nil {
+					t.Errorf("%s: bash -n on %s's %q: %v\n%s", r.name, u.Name, script, err, out)
+				}
+			}
+		}
+	}
+}
+
+// bashLine matches ExecStart=/bin/bash -c '<script>'.
+var bashLine = regexp.MustCompile(`(?m)^Exec\w+=[-@:+!]*/bin/bash -c '([^']*)'$`)
+
+func bashScripts(unit string) []string {
+	var out []string
+	for _, m := range bashLine.FindAllStringSubmatch(unit, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// toolCommands returns the load tools' command lines in a role's units:
+// Exec lines and the commands of /bin/bash -c loops, with systemd's %%
+// unescaped.
+func toolCommands(r workload.Role) [][]string {
+	var out [][]string
+	add := func(cmd string) {
+		f := strings.Fields(strings.ReplaceAll(cmd, "%%", "%"))
+		if len(f) > 0 && strings.HasPrefix(f[0], "/usr/bin/") {
+			out = append(out, f)
+		}
+	}
+	for _, u := range r.Units {
+		for _, l := range strings.Split(u.Content, "\n") {
+			if cmd, ok := strings.CutPrefix(l, "ExecStart="); ok {
+				add(cmd)
+			}
+		}
+		for _, script := range bashScripts(u.Content) {
+			for _, part := range strings.Split(script, ";") {
+				part = strings.TrimSpace(part)
+				part = strings.TrimPrefix(part, "do ")
+				add(part)
+			}
+		}
+	}
+	return out
+}
+
+// TestToolCommandLines has each load tool parse its command line without
+// doing the work: stress-ng with --dry-run, the iperf3 client pointed at
+// a closed local port, pgbench at a missing server. An unknown option
+// fails differently from the expected connection error.
+func TestToolCommandLines(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range builtinRoles(t) {
+		for _, argv := range toolCommands(r.role) {
+			tool := path.Base(argv[0])
+			t.Run(r.name+"/"+tool, func(t *testing.T) {
+				var cmd *exec.Cmd
+				var wantOut string // expected in the output of a failing run
+				switch tool {
+				case "stress-ng":
+					needTool(t, argv[0], "stress-ng")
+					cmd = exec.Command(argv[0], append(argv[1:], "--dry-run")...)
+				case "iperf3":
+					needTool(t, argv[0], "iperf3")
+					if argv[1] == "-s" {
+						if len(argv) != 2 {
+							t.Fatalf("server options not checked: %q", argv)
+						}
+						return
+					}
+					args := append([]string{}, argv[1:]...)
+					args[1] = "127.0.0.1" // the -c host
+					cmd = exec.Command(argv[0], append(args, "-p", "1", "--connect-timeout", "1000")...)
+					wantOut = "unable to connect to server"
+				case "pgbench":
+					needTool(t, argv[0], "postgresql-contrib")
+					cmd = exec.Command(argv[0], argv[1:]...)
+					cmd.Env = append(os.Environ(), "PGHOST="+t.TempDir())
+					wantOut = "connection to server"
+				case "fio":
+					return // job files are checked by TestFioJobFiles
+				default:
+					t.Fatalf("no check for %q", argv)
+				}
+				seen[tool] = true
+				out, err := cmd.CombinedOutput()
+				switch {
+				case wantOut == "" && err != nil:
+					t.Errorf("%q: %v\n%s", argv, err, out)
+				case wantOut != "" && !strings.Contains(string(out), wantOut):
+					t.Errorf("%q: want a failure mentioning %q, got %v\n%s", argv, wantOut, err, out)
+				}
+			})
+		}
+	}
+	for _, tool := range []string{"stress-ng", "iperf3", "pgbench"} {
+		if !seen[tool] {
+			t.Logf("%s command lines were not checked", tool)
+		}
+	}
+}
+
+func writeTestFile(t *testing.T, name, content string, perm fs.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, []byte(content), perm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// copyDir copies the regular files and symlinks of a unit directory tree.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, 0o755)
+		case d.Type()&fs.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
+		case d.Type().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(target, b, 0o644)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
