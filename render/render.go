@@ -1,0 +1,565 @@
+// Package render turns the effective configuration and the loaded
+// workloads into the manifest set virtwork applies: a Namespace, one
+// cloud-init Secret per workload role, the workloads' Services and their
+// VirtualMachines, in that order, byte-for-byte the same for the same input.
+package render
+
+import (
+	"encoding/base64"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/virtwork/virtwork/internal/cloudinit"
+	"github.com/virtwork/virtwork/internal/config"
+	"github.com/virtwork/virtwork/internal/workload"
+)
+
+// Labels virtwork puts on everything it renders. Services select VMs by
+// LabelComponent (plus LabelRole for multi-role workloads); KubeVirt copies
+// the VM template's labels onto the launcher pod, which is what a Service
+// actually selects.
+const (
+	LabelName      = "app.kubernetes.io/name"
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelComponent = "app.kubernetes.io/component"
+	LabelRole      = "virtwork/role"
+	// AppName is the value of LabelName and LabelManagedBy.
+	AppName = "virtwork"
+)
+
+// AnnotationDeleteAfterCompletion set to "false" stops CDI from garbage
+// collecting a finished DataVolume, which would make a re-apply recreate
+// (and re-import) it.
+const AnnotationDeleteAfterCompletion = "cdi.kubevirt.io/storage.deleteAfterCompletion"
+
+// Names of the fixed disks, volumes and the network of every VM.
+const (
+	rootDisk      = "rootdisk"
+	cloudInitDisk = "cloudinitdisk"
+	podNetwork    = "default"
+	userDataKey   = "userdata"
+)
+
+// terminationGracePeriod is 0: the guests hold nothing worth a clean
+// shutdown (load generators, scratch data, a PostgreSQL that recovers
+// from its WAL), and destroying thousands of VMs should not wait 30 s
+// per VM, as density tools such as kube-burner also chose.
+const terminationGracePeriod = int64(0)
+
+// Render returns the manifest set for cfg and the loaded workloads: the
+// Namespace, then the cloud-init Secrets, Services and VirtualMachines,
+// each kind in workload order (as loaded), role order and VM index.
+// Every object has passed Check.
+func Render(cfg *config.Config, workloads []workload.Workload) ([]*unstructured.Unstructured, error) {
+	r, err := newRenderer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	selected, err := selectWorkloads(cfg, workloads)
+	if err != nil {
+		return nil, err
+	}
+
+	var secrets, services, vms []*unstructured.Unstructured
+	for _, w := range selected {
+		multiRole := len(w.Roles) > 1
+		for _, role := range w.Roles {
+			res, err := r.resolve(w, role)
+			if err != nil {
+				return nil, err
+			}
+			if res.count == 0 {
+				continue
+			}
+			roleName := ""
+			if multiRole {
+				roleName = role.Name
+			}
+			secret, err := r.secret(w, role, roleName)
+			if err != nil {
+				return nil, err
+			}
+			secrets = append(secrets, secret)
+			roleVMs, err := r.vms(w, role, roleName, secret.GetName(), res)
+			if err != nil {
+				return nil, err
+			}
+			vms = append(vms, roleVMs...)
+		}
+		for _, s := range w.Services {
+			svc, err := r.service(w, s, multiRole)
+			if err != nil {
+				return nil, err
+			}
+			services = append(services, svc)
+		}
+	}
+
+	objs := make([]*unstructured.Unstructured, 0, 1+len(secrets)+len(services)+len(vms))
+	objs = append(objs, r.namespace())
+	objs = append(objs, secrets...)
+	objs = append(objs, services...)
+	objs = append(objs, vms...)
+
+	// Names come from user input (workload, role, disk names) and may be
+	// cut short and hashed: make sure no two objects collide.
+	seen := make(map[string]bool, len(objs))
+	unique := func(key string) error {
+		if seen[key] {
+			return fmt.Errorf("render: two objects are both named %s; rename one of the workloads, roles or disks involved", key)
+		}
+		seen[key] = true
+		return nil
+	}
+	for _, o := range objs {
+		if err := unique(o.GetKind() + "/" + o.GetName()); err != nil {
+			return nil, err
+		}
+		spec, _ := o.Object["spec"].(map[string]any)
+		dvts, _ := spec["dataVolumeTemplates"].([]any)
+		for _, dvt := range dvts {
+			dvName := dvt.(map[string]any)["metadata"].(map[string]any)["name"].(string)
+			if err := unique("DataVolume/" + dvName); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, o := range objs[:1+len(secrets)+len(services)] {
+		if err := Check(o); err != nil {
+			return nil, fmt.Errorf("render: %w", err)
+		}
+	}
+	return objs, nil
+}
+
+// renderer holds what is the same for every object of one render.
+type renderer struct {
+	cfg    *config.Config
+	ns     string
+	image  string
+	access cloudinit.Access
+}
+
+func newRenderer(cfg *config.Config) (*renderer, error) {
+	ns := cfg.Namespace
+	if ns == "" {
+		ns = config.DefaultNamespace
+	}
+	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+		return nil, fmt.Errorf("render: namespace %q is invalid: %s", ns, strings.Join(errs, "; "))
+	}
+	image := cfg.ContainerDiskImage
+	if image == "" {
+		image = config.DefaultContainerDiskImage
+	}
+	access := cloudinit.Access{User: cfg.SSHUser, Keys: cfg.SSHKeys}
+	if cfg.SSHPassword != "" {
+		if cfg.SSHUser == "" {
+			return nil, fmt.Errorf("render: an SSH password needs an SSH user to set it for (set --ssh-user)")
+		}
+		hash, err := cloudinit.HashPassword(cfg.SSHPassword, cfg.SSHUser, ns)
+		if err != nil {
+			return nil, fmt.Errorf("render: %w", err)
+		}
+		access.PasswordHash = hash
+	}
+	return &renderer{cfg: cfg, ns: ns, image: image, access: access}, nil
+}
+
+// selectWorkloads applies cfg.Workloads (exactly those, in loading order)
+// or, when it is empty, drops the workloads disabled in the config file.
+func selectWorkloads(cfg *config.Config, all []workload.Workload) ([]workload.Workload, error) {
+	known := make(map[string]bool, len(all))
+	var names []string
+	for _, w := range all {
+		known[w.Name] = true
+		names = append(names, w.Name)
+	}
+	for _, n := range cfg.Workloads {
+		if !known[n] {
+			return nil, fmt.Errorf("render: unknown workload %q; known workloads: %s", n, strings.Join(names, ", "))
+		}
+	}
+	for _, n := range sortedKeys(cfg.PerWorkload) {
+		if !known[n] {
+			return nil, fmt.Errorf("render: the config file has settings for unknown workload %q; known workloads: %s", n, strings.Join(names, ", "))
+		}
+	}
+	var out []workload.Workload
+	for _, w := range all {
+		if len(cfg.Workloads) > 0 {
+			if slices.Contains(cfg.Workloads, w.Name) {
+				out = append(out, w)
+			}
+			continue
+		}
+		if s, ok := cfg.PerWorkload[w.Name]; ok && s.Enabled != nil && !*s.Enabled {
+			continue
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+// resolved are the settings of one role's VMs after applying priorities.
+type resolved struct {
+	count    int
+	cores    int64
+	memory   string
+	diskSize map[string]string // by data disk name
+}
+
+// resolve applies: per-workload setting > global setting > the role's
+// own default in CUE > the config.Default* constants (VM count: per
+// workload > global > the role's).
+func (r *renderer) resolve(w workload.Workload, role workload.Role) (resolved, error) {
+	per := r.cfg.PerWorkload[w.Name]
+	var res resolved
+
+	switch {
+	case per.VMCount != nil:
+		res.count = *per.VMCount
+	case r.cfg.VMCount > 0:
+		res.count = r.cfg.VMCount
+	default:
+		res.count = role.VMCount
+	}
+	if res.count < 0 {
+		return res, fmt.Errorf("render: workload %s: VM count %d is negative", w.Name, res.count)
+	}
+
+	cores := config.DefaultCPUCores
+	switch {
+	case per.CPUCores != nil:
+		cores = *per.CPUCores
+	case r.cfg.CPUCores > 0:
+		cores = r.cfg.CPUCores
+	case role.CPUCores > 0:
+		cores = role.CPUCores
+	}
+	if cores < 1 {
+		return res, fmt.Errorf("render: workload %s: cpu cores must be at least 1, got %d", w.Name, cores)
+	}
+	res.cores = int64(cores)
+
+	mem, err := pickQuantity(per.Memory, r.cfg.Memory, role.Memory, config.DefaultMemory)
+	if err != nil {
+		return res, fmt.Errorf("render: workload %s role %s: memory: %w", w.Name, role.Name, err)
+	}
+	res.memory = mem
+
+	res.diskSize = make(map[string]string, len(role.DataDisks))
+	for _, d := range role.DataDisks {
+		size, err := pickQuantity(per.DiskSize, r.cfg.DiskSize, d.Size, config.DefaultDiskSize)
+		if err != nil {
+			return res, fmt.Errorf("render: workload %s disk %s: size: %w", w.Name, d.Name, err)
+		}
+		res.diskSize[d.Name] = size
+	}
+	return res, nil
+}
+
+// pickQuantity returns the first set of: the per-workload quantity, the
+// global one, the workload's own (a CUE string) and the default, in
+// canonical form, rejecting zero and negative sizes.
+func pickQuantity(per *resource.Quantity, global resource.Quantity, own, def string) (string, error) {
+	var q resource.Quantity
+	switch {
+	case per != nil:
+		q = *per
+	case !global.IsZero():
+		q = global
+	default:
+		s := own
+		if s == "" {
+			s = def
+		}
+		var err error
+		if q, err = resource.ParseQuantity(s); err != nil {
+			return "", fmt.Errorf("%q is not a quantity such as 2Gi", s)
+		}
+	}
+	if q.Sign() <= 0 {
+		return "", fmt.Errorf("%s must be positive", q.String())
+	}
+	return q.String(), nil
+}
+
+func (r *renderer) labels(w workload.Workload, role string) map[string]any {
+	l := map[string]any{
+		LabelName:      AppName,
+		LabelManagedBy: AppName,
+		LabelComponent: w.Name,
+	}
+	if role != "" {
+		l[LabelRole] = role
+	}
+	return l
+}
+
+func (r *renderer) namespace() *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1",
+		"kind":       "Namespace",
+		"metadata": map[string]any{
+			"name": r.ns,
+			"labels": map[string]any{
+				LabelName:      AppName,
+				LabelManagedBy: AppName,
+			},
+		},
+	}}
+}
+
+// secret holds the role's cloud-init user-data. It is base64 in data
+// (not stringData): the API server stores data, so re-applying the same
+// object with server-side apply finds nothing to change.
+func (r *renderer) secret(w workload.Workload, role workload.Role, roleName string) (*unstructured.Unstructured, error) {
+	userData, err := cloudinit.Build(role, r.access)
+	if err != nil {
+		return nil, fmt.Errorf("render: workload %s role %s: %w", w.Name, role.Name, err)
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1",
+		"kind":       "Secret",
+		"type":       "Opaque",
+		"metadata": map[string]any{
+			"name":      secretName(w.Name, roleName),
+			"namespace": r.ns,
+			"labels":    r.labels(w, roleName),
+		},
+		"data": map[string]any{
+			userDataKey: base64.StdEncoding.EncodeToString(userData),
+		},
+	}}, nil
+}
+
+// service renders s under its declared name, which the workload's other
+// VMs use as <name>.<namespace>.svc.cluster.local.
+func (r *renderer) service(w workload.Workload, s workload.Service, multiRole bool) (*unstructured.Unstructured, error) {
+	if errs := validation.IsDNS1035Label(s.Name); len(errs) > 0 {
+		return nil, fmt.Errorf("render: workload %s: service name %q is invalid: %s", w.Name, s.Name, strings.Join(errs, "; "))
+	}
+	hasRole := false
+	for _, role := range w.Roles {
+		hasRole = hasRole || role.Name == s.Role
+	}
+	if !hasRole {
+		return nil, fmt.Errorf("render: workload %s: service %s selects role %q, which the workload does not have", w.Name, s.Name, s.Role)
+	}
+	role := ""
+	if multiRole {
+		role = s.Role
+	}
+	selector := map[string]any{LabelComponent: w.Name}
+	if role != "" {
+		selector[LabelRole] = role
+	}
+	ports := make([]any, 0, len(s.Ports))
+	for _, p := range s.Ports {
+		protocol := p.Protocol
+		if protocol == "" {
+			protocol = "TCP"
+		}
+		port := map[string]any{
+			"port":       int64(p.Port),
+			"targetPort": int64(p.Port),
+			"protocol":   protocol,
+		}
+		if p.Name != "" {
+			port["name"] = p.Name
+		}
+		ports = append(ports, port)
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1",
+		"kind":       "Service",
+		"metadata": map[string]any{
+			"name":      s.Name,
+			"namespace": r.ns,
+			"labels":    r.labels(w, role),
+		},
+		"spec": map[string]any{
+			"type":     "ClusterIP",
+			"selector": selector,
+			"ports":    ports,
+		},
+	}}, nil
+}
+
+// vms renders the count VMs of one role: it builds and checks one
+// template VM, then stamps copies that differ from it only in names.
+//
+// Checking the template covers the copies: Check decodes into the Go
+// types, which judge the shape of an object and the type of each value,
+// and a copy has the template's shape and types exactly; only the string
+// values of its own name and its DataVolumes' names (in the templates and
+// the volumes) differ, and those are DNS-1123 labels by construction (see
+// names.go). Checking every copy as well would cost more than rendering
+// them (see BenchmarkCheckVM).
+//
+// The copies share with the template every subtree that holds no name:
+// the domain, networks, the root and cloud-init volumes, the DataVolume
+// specs. Each VM has its own maps along the paths to its names and its
+// own metadata (labels included), so setting metadata is safe; anything
+// below spec must be deep-copied before it is changed. Sharing keeps
+// rendering 10,000 VMs well below the time it takes to encode them.
+func (r *renderer) vms(w workload.Workload, role workload.Role, roleName, secret string, res resolved) ([]*unstructured.Unstructured, error) {
+	disks := role.DataDisks
+	for _, d := range disks {
+		if errs := validation.IsDNS1123Label(d.Name); len(errs) > 0 {
+			return nil, fmt.Errorf("render: workload %s: data disk name %q is invalid: %s", w.Name, d.Name, strings.Join(errs, "; "))
+		}
+		if d.Name == rootDisk || d.Name == cloudInitDisk {
+			return nil, fmt.Errorf("render: workload %s: data disk name %q is reserved for virtwork's own disks", w.Name, d.Name)
+		}
+	}
+
+	tmpl := r.vmTemplate(w, roleName, secret, res, disks)
+	out := make([]*unstructured.Unstructured, res.count)
+	for i := range out {
+		out[i] = stamp(tmpl, vmName(w.Name, roleName, i+1), disks)
+	}
+	if err := Check(out[0]); err != nil {
+		return nil, fmt.Errorf("render: %w", err)
+	}
+	return out, nil
+}
+
+// stamp returns a copy of the template VM tmpl named name, with its
+// DataVolumes named after it. See vms for what the copy shares.
+func stamp(tmpl *unstructured.Unstructured, name string, disks []workload.DataDisk) *unstructured.Unstructured {
+	tmeta := tmpl.Object["metadata"].(map[string]any)
+	tspec := tmpl.Object["spec"].(map[string]any)
+	ttemplate := tspec["template"].(map[string]any)
+	ttmeta := ttemplate["metadata"].(map[string]any)
+
+	spec := maps.Clone(tspec)
+	template := maps.Clone(ttemplate)
+	spec["template"] = template
+	template["metadata"] = map[string]any{"labels": maps.Clone(ttmeta["labels"].(map[string]any))}
+	vm := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": tmpl.Object["apiVersion"],
+		"kind":       tmpl.Object["kind"],
+		"metadata": map[string]any{
+			"name":      name,
+			"namespace": tmeta["namespace"],
+			"labels":    maps.Clone(tmeta["labels"].(map[string]any)),
+		},
+		"spec": spec,
+	}}
+	if len(disks) == 0 {
+		return vm
+	}
+
+	tdvts := tspec["dataVolumeTemplates"].([]any)
+	podSpec := maps.Clone(ttemplate["spec"].(map[string]any))
+	template["spec"] = podSpec
+	volumes := slices.Clone(podSpec["volumes"].([]any))
+	podSpec["volumes"] = volumes
+	dvts := make([]any, len(tdvts))
+	spec["dataVolumeTemplates"] = dvts
+	for i, d := range disks {
+		dv := dataVolumeName(name, d.Name)
+		tdvt := tdvts[i].(map[string]any)
+		meta := maps.Clone(tdvt["metadata"].(map[string]any))
+		meta["annotations"] = maps.Clone(meta["annotations"].(map[string]any))
+		meta["name"] = dv
+		dvts[i] = map[string]any{"metadata": meta, "spec": tdvt["spec"]}
+		// The data disks' volumes follow the root and cloud-init volumes.
+		volumes[2+i] = map[string]any{"name": d.Name, "dataVolume": map[string]any{"name": dv}}
+	}
+	return vm
+}
+
+// vmTemplate builds a role's VM without its names (see stamp).
+func (r *renderer) vmTemplate(w workload.Workload, roleName, secret string, res resolved, dataDisks []workload.DataDisk) *unstructured.Unstructured {
+	disks := []any{
+		map[string]any{"name": rootDisk, "disk": map[string]any{"bus": "virtio"}},
+		map[string]any{"name": cloudInitDisk, "disk": map[string]any{"bus": "virtio"}},
+	}
+	volumes := []any{
+		map[string]any{"name": rootDisk, "containerDisk": map[string]any{"image": r.image}},
+		map[string]any{"name": cloudInitDisk, "cloudInitNoCloud": map[string]any{
+			"secretRef": map[string]any{"name": secret},
+		}},
+	}
+	var dvts []any
+	for _, d := range dataDisks {
+		// The serial makes the disk /dev/disk/by-id/virtio-<name> in the
+		// guest, which is how the workload finds it.
+		disks = append(disks, map[string]any{"name": d.Name, "serial": d.Name, "disk": map[string]any{"bus": "virtio"}})
+		volumes = append(volumes, map[string]any{"name": d.Name, "dataVolume": map[string]any{"name": ""}})
+		storage := map[string]any{
+			"resources": map[string]any{"requests": map[string]any{"storage": res.diskSize[d.Name]}},
+		}
+		if r.cfg.StorageClass != "" {
+			storage["storageClassName"] = r.cfg.StorageClass
+		}
+		dvts = append(dvts, map[string]any{
+			"metadata": map[string]any{
+				"name":        "",
+				"annotations": map[string]any{AnnotationDeleteAfterCompletion: "false"},
+			},
+			"spec": map[string]any{
+				"source":  map[string]any{"blank": map[string]any{}},
+				"storage": storage,
+			},
+		})
+	}
+
+	spec := map[string]any{
+		"runStrategy": "Always",
+		"template": map[string]any{
+			"metadata": map[string]any{"labels": r.labels(w, roleName)},
+			"spec": map[string]any{
+				"terminationGracePeriodSeconds": terminationGracePeriod,
+				"domain": map[string]any{
+					"cpu": map[string]any{"cores": res.cores},
+					// Requesting the memory also sizes the guest's RAM
+					// (KubeVirt sets memory.guest from it); the pod gets
+					// KubeVirt's overhead on top.
+					"resources": map[string]any{"requests": map[string]any{"memory": res.memory}},
+					"devices": map[string]any{
+						"disks": disks,
+						"interfaces": []any{
+							map[string]any{"name": podNetwork, "masquerade": map[string]any{}},
+						},
+					},
+				},
+				"networks": []any{
+					map[string]any{"name": podNetwork, "pod": map[string]any{}},
+				},
+				"volumes": volumes,
+			},
+		},
+	}
+	if len(dvts) > 0 {
+		spec["dataVolumeTemplates"] = dvts
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "kubevirt.io/v1",
+		"kind":       "VirtualMachine",
+		"metadata": map[string]any{
+			"name":      "",
+			"namespace": r.ns,
+			"labels":    r.labels(w, roleName),
+		},
+		"spec": spec,
+	}}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
