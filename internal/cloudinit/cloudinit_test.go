@@ -228,3 +228,28 @@ func TestNoPlainPassword(t *testing.T) {
 		t.Fatalf("user-data lacks the hash:\n%s", b)
 	}
 }
+
+// BenchmarkBuild measures the user-data of the largest built-in role
+// (database), which render builds once per role.
+func BenchmarkBuild(b *testing.B) {
+	ws, err := workload.Load(workload.LoadOptions{Input: workload.Input{Namespace: "virtwork"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	role := ws[3].Roles[0]
+	hash, _ := HashPassword("pa55word", "joe", "ns")
+	a := Access{User: "joe", PasswordHash: hash, Keys: []string{testKey}}
+	for b.Loop() {
+		if _, err := Build(role, a); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkHashPassword(b *testing.B) {
+	for b.Loop() {
+		if _, err := HashPassword("pa55word", "joe", "ns"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

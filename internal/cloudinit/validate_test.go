@@ -283,7 +283,7 @@ func TestToolCommandLines(t *testing.T) {
 					cmd = exec.Command(argv[0], append(args, "-p", "1", "--connect-timeout", "1000")...)
 					wantOut = "unable to connect to server"
 				case "pgbench":
-					needTool(t, argv[0], "postgresql-contrib")
+					needTool(t, argv[0], "postgresql")
 					cmd = exec.Command(argv[0], argv[1:]...)
 					cmd.Env = append(os.Environ(), "PGHOST="+t.TempDir())
 					wantOut = "connection to server"

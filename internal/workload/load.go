@@ -47,6 +47,9 @@ type source struct {
 // package against the schema, and returns them in listing order: the
 // built-ins in the order of virtworkcue.Builtins, then the user's by name.
 func Load(opts LoadOptions) ([]Workload, error) {
+	if opts.Input.Namespace == "" {
+		return nil, fmt.Errorf("workload: no namespace given to fill in as input.namespace")
+	}
 	srcs, err := readSources(opts.Dir)
 	if err != nil {
 		return nil, err
@@ -70,14 +73,14 @@ func readSources(dir string) ([]source, error) {
 	if dir == "" {
 		return srcs, nil
 	}
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("workload dir: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("workload dir %s is not a directory", dir)
+	}
 	paths, err := filepath.Glob(filepath.Join(dir, "*.cue"))
 	if err != nil {
 		return nil, fmt.Errorf("workload dir %s: %w", dir, err)
-	}
-	if paths == nil {
-		if _, err := os.Stat(dir); err != nil {
-			return nil, fmt.Errorf("workload dir: %w", err)
-		}
 	}
 	for _, p := range paths { // Glob returns them sorted
 		text, err := os.ReadFile(p)

@@ -364,7 +364,7 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestLoadMissingDir(t *testing.T) {
-	_, err := Load(LoadOptions{Dir: filepath.Join(t.TempDir(), "nope")})
+	_, err := Load(LoadOptions{Dir: filepath.Join(t.TempDir(), "nope"), Input: Input{Namespace: "ns"}})
 	if err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("err = %v, want one naming the missing directory", err)
 	}
