@@ -235,7 +235,7 @@ func TestLoadUserDir(t *testing.T) {
 	dir := writeFiles(t, map[string]string{
 		"hello.cue": helloCUE,
 		// No package clause, and a name sorting before the built-ins'.
-		"aaa.cue":    "workloads: aaa: {description: \"x\", roles: main: {}}\n",
+		"aaa.cue":    "#Desc: \"x\"\n_base: {packages: [\"vim\"]}\nworkloads: aaa: {description: #Desc, roles: main: _base}\n",
 		"notes.txt":  "not CUE",
 		"ignore.yml": "a: b",
 	})
@@ -268,6 +268,37 @@ func TestLoadUserDir(t *testing.T) {
 	}
 	if len(w.Services) != 1 || w.Services[0].Ports[0] != (Port{Name: "http", Port: 80, Protocol: "TCP"}) {
 		t.Errorf("Services = %+v", w.Services)
+	}
+}
+
+// TestSchemaDocExample loads the example in schema.cue's doc comment, the
+// one the README shows, as a user file.
+func TestSchemaDocExample(t *testing.T) {
+	src, err := virtworkcue.FS.ReadFile("schema.cue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var example []string
+	for _, l := range strings.Split(string(src), "\n") {
+		if code, ok := strings.CutPrefix(l, "//\t"); ok {
+			example = append(example, code)
+		} else if len(example) > 0 && l == "//" {
+			example = append(example, "")
+		} else if len(example) > 0 {
+			break
+		}
+	}
+	dir := writeFiles(t, map[string]string{"hello.cue": strings.Join(example, "\n")})
+	ws, err := Load(LoadOptions{Dir: dir, Input: Input{Namespace: "ns"}})
+	if err != nil {
+		t.Fatalf("%v\nexample:\n%s", err, strings.Join(example, "\n"))
+	}
+	w, err := Lookup(ws, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Roles) != 1 || len(w.Roles[0].Units) != 1 || len(w.Services) != 1 {
+		t.Errorf("hello = %+v", w)
 	}
 }
 
