@@ -91,6 +91,12 @@ func TestCloudInitSchema(t *testing.T) {
 		}
 		roles = append(roles, builtRole{name: fmt.Sprintf("cpu/main access variant %d", i), userdata: b})
 	}
+	// And a role with shell commands in runcmd.
+	b, err := Build(testRole, Access{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles = append(roles, builtRole{name: "testRole", userdata: b})
 	for _, r := range roles {
 		file := filepath.Join(t.TempDir(), "user-data")
 		if err := os.WriteFile(file, r.userdata, 0o600); err != nil {
