@@ -1,0 +1,500 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	cliinv "sigs.k8s.io/cli-utils/pkg/inventory"
+	"sigs.k8s.io/cli-utils/pkg/object"
+	"sigs.k8s.io/cli-utils/pkg/object/dependson"
+	"sigs.k8s.io/cli-utils/pkg/object/graph"
+
+	"github.com/virtwork/virtwork/apply/event"
+	"github.com/virtwork/virtwork/apply/kvstatus"
+	"github.com/virtwork/virtwork/internal/kube"
+	"github.com/virtwork/virtwork/inventory"
+)
+
+// Apply puts objs on the cluster as instance opts.Name in opts.Namespace:
+// it records them in the inventory, server-side applies them (objects that
+// another inventory or nobody owns are skipped unless opts.Adopt), deletes
+// what an earlier apply recorded and objs no longer contain, and waits until
+// the VMs are ready (opts.WaitFor), failed, or opts.Timeout passes.
+//
+// Progress goes to sink. The returned Summary is nil only when the run
+// could not start (bad input, no cluster, no permission: the error says);
+// otherwise it says how the run ended, also when err is not nil.
+func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructured, opts Options, sink event.Sink) (*event.Summary, error) {
+	opts.defaults()
+	inv, err := inventory.New(opts.Name, opts.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	e := newEngine(kc, event.CommandApply, opts.DryRun, sink)
+	nsObj, items, err := e.prepare(objs, inv.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.ensureNamespace(ctx, nsObj, opts); err != nil {
+		return nil, err
+	}
+
+	invClient := inventory.NewClient(kc.Dynamic, inv)
+	prev, _, err := invClient.Load(ctx)
+	if err != nil {
+		return nil, e.explain(err)
+	}
+	desired := make(object.ObjMetadataSet, len(items))
+	for i, it := range items {
+		desired[i] = it.id
+	}
+	toPrune := prev.Diff(desired)
+	lives, err := e.listLive(ctx, inv.Namespace, groupKinds(desired, toPrune))
+	if err != nil {
+		return nil, err
+	}
+
+	// Ownership first, so that Init's totals are right and skipped
+	// objects never enter the inventory.
+	policy := cliinv.PolicyMustMatch
+	if opts.Adopt {
+		policy = cliinv.PolicyAdoptAll
+	}
+	info := inv.Info()
+	var apply []*item
+	type skip struct {
+		id    object.ObjMetadata
+		owner string
+	}
+	var skipped []skip
+	for _, it := range items {
+		if l, ok := lives[it.id]; ok {
+			if can, _ := cliinv.CanApply(info, annotationsOnly(l), policy); !can {
+				skipped = append(skipped, skip{it.id, l.Annotations[cliinv.OwningInventoryKey]})
+				continue
+			}
+		}
+		apply = append(apply, it)
+	}
+	vmCount := 0
+	for _, it := range items {
+		if isVM(it.id) {
+			vmCount++
+			e.vms[it.id] = &vmState{ref: refOf(it.id), workload: it.obj.GetLabels()[WorkloadLabel], role: it.obj.GetLabels()[RoleLabel]}
+		}
+	}
+	nsCount := 0
+	if nsObj != nil {
+		nsCount = 1
+	}
+	wait := !opts.NoWait && !opts.DryRun
+	e.emit(event.Event{Type: event.TypeInit, Init: &event.Init{
+		Command: event.CommandApply, DryRun: opts.DryRun, Name: inv.Name, Namespace: inv.Namespace, InventoryID: inv.ID(),
+		Objects: len(items) + nsCount, VMs: vmCount, Prune: len(toPrune), Wait: wait,
+	}})
+	if nsObj != nil {
+		e.object(event.Ref{Kind: "Namespace", Name: inv.Namespace}, e.nsResult, "", "")
+	}
+	for _, s := range skipped {
+		e.object(refOf(s.id), event.Skipped, "owned by "+inventory.Owner(s.owner)+" (use --adopt to take it over)", s.owner)
+		if vm, ok := e.vms[s.id]; ok {
+			vm.skipped, vm.status, vm.message = true, event.VMSkipped, "owned by "+inventory.Owner(s.owner)
+		}
+	}
+
+	// Record the union of old and new before touching anything, so that
+	// an interrupted run leaves an inventory that covers every object it
+	// may have created (the Applier's InvAddTask does the same).
+	applyIDs := make(object.ObjMetadataSet, len(apply))
+	for i, it := range apply {
+		applyIDs[i] = it.id
+	}
+	if !opts.DryRun {
+		if merged := prev.Union(applyIDs); !merged.Equal(prev) {
+			if err := invClient.Save(ctx, merged); err != nil {
+				return e.finish(ctx, e.explain(err), false), e.explain(err)
+			}
+		}
+	}
+
+	var w *waiter
+	if wait {
+		w = e.startWaiter(ctx, opts.WaitFor, applyIDs, toPrune)
+		defer w.stop()
+	}
+
+	groups, err := applyGroups(apply)
+	if err != nil {
+		return e.finish(ctx, err, false), err
+	}
+	var runErr error
+	var runErrOnce sync.Once
+	failRun := func(err error) { runErrOnce.Do(func() { runErr = err }) }
+	applyCtx, cancelApply := context.WithCancel(ctx)
+	defer cancelApply()
+	applied := map[object.ObjMetadata]bool{}
+	var appliedMu sync.Mutex
+	for _, group := range groups {
+		forEach(applyCtx, opts.Workers, len(group), func(ctx context.Context, i int) {
+			it := group[i]
+			result, err := e.applyOne(ctx, it, lives[it.id], info, opts)
+			if err != nil {
+				if fatal(err) {
+					failRun(e.explain(err))
+					cancelApply()
+				}
+				if w != nil {
+					w.drop(it.id)
+				}
+				if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+					return
+				}
+				e.object(refOf(it.id), event.Failed, e.explain(err).Error(), "")
+				e.markVM(it.id, event.VMFailed, e.explain(err).Error())
+				return
+			}
+			appliedMu.Lock()
+			applied[it.id] = true
+			appliedMu.Unlock()
+			reason := ""
+			if opts.DryRun {
+				reason = "dry run"
+			}
+			e.object(refOf(it.id), result, reason, "")
+			e.mu.Lock()
+			if vm, ok := e.vms[it.id]; ok {
+				vm.applied = time.Now()
+			}
+			e.mu.Unlock()
+		})
+		if applyCtx.Err() != nil {
+			break
+		}
+	}
+	if runErr == nil && ctx.Err() != nil {
+		runErr = ctx.Err()
+	}
+	if runErr != nil {
+		// Objects not reached were never applied; the merged inventory
+		// still covers everything that may exist.
+		return e.finish(ctx, runErr, false), runErr
+	}
+
+	// Prune what left the set, VMs first (reverse of apply order).
+	pruned := e.deleteAll(ctx, inv, toPrune, lives, cliinv.PolicyMustMatch, opts.Workers, opts.DryRun, event.Pruned, w)
+	if ctx.Err() != nil {
+		return e.finish(ctx, ctx.Err(), false), ctx.Err()
+	}
+
+	timedOut := false
+	if w != nil {
+		timedOut, err = w.wait(ctx, time.Now().Add(opts.Timeout))
+		if err != nil {
+			return e.finish(ctx, err, false), err
+		}
+		e.recordWaitResults(w, timedOut)
+	} else {
+		e.mu.Lock()
+		for _, vm := range e.vms {
+			if vm.status == "" {
+				vm.status = event.VMNotWaited
+			}
+		}
+		e.mu.Unlock()
+	}
+
+	if !opts.DryRun {
+		// Keep in the inventory what was applied (or attempted: a failed
+		// apply may still have created the object) and what was to be
+		// pruned but may still exist.
+		final := applyIDs.Union(stillThere(pruned.remaining, w))
+		if current, _, err := invClient.Load(ctx); err != nil {
+			return e.finish(ctx, e.explain(err), timedOut), e.explain(err)
+		} else if !final.Equal(current) {
+			if err := invClient.Save(ctx, final); err != nil {
+				return e.finish(ctx, e.explain(err), timedOut), e.explain(err)
+			}
+		}
+	}
+	return e.finish(ctx, nil, timedOut), nil
+}
+
+// ensureNamespace applies the Namespace object, if the set has one. A user
+// whose RBAC covers only the namespace may not touch the Namespace object;
+// then it is left as it is (the inventory write that follows fails clearly
+// if the namespace does not exist).
+func (e *engine) ensureNamespace(ctx context.Context, ns *unstructured.Unstructured, opts Options) error {
+	if ns == nil {
+		return nil
+	}
+	client := e.kc.Dynamic.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"})
+	ao := metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.ForceConflicts}
+	if opts.DryRun {
+		ao.DryRun = []string{metav1.DryRunAll}
+	}
+	before, getErr := client.Get(ctx, ns.GetName(), metav1.GetOptions{})
+	if apierrors.IsForbidden(getErr) {
+		e.nsResult = event.Unchanged
+		return nil
+	}
+	if getErr == nil && before.GetDeletionTimestamp() != nil {
+		return fmt.Errorf("namespace %s is being deleted: wait until it is gone, then apply again", ns.GetName())
+	}
+	after, err := client.Apply(ctx, ns.GetName(), ns, ao)
+	switch {
+	case apierrors.IsForbidden(err) && getErr == nil:
+		e.nsResult = event.Unchanged
+		return nil
+	case err != nil:
+		return e.explain(fmt.Errorf("applying Namespace %s: %w", ns.GetName(), err))
+	case getErr != nil:
+		e.nsResult = event.Created
+	case before.GetResourceVersion() == after.GetResourceVersion():
+		e.nsResult = event.Unchanged
+	default:
+		e.nsResult = event.Configured
+	}
+	return nil
+}
+
+// applyOne server-side applies one object, marked as owned by the
+// inventory, and says whether that created, changed or left it alone.
+func (e *engine) applyOne(ctx context.Context, it *item, l *live, info cliinv.Info, opts Options) (event.Result, error) {
+	obj := it.obj.DeepCopy()
+	// Fields the server sets would make apply fail or conflict, if the
+	// set came from `kubectl get -o yaml`.
+	for _, f := range []string{"managedFields", "resourceVersion", "uid", "creationTimestamp", "generation"} {
+		unstructured.RemoveNestedField(obj.Object, "metadata", f)
+	}
+	unstructured.RemoveNestedField(obj.Object, "status")
+	cliinv.AddInventoryIDAnnotation(obj, info)
+	ao := metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.ForceConflicts}
+	if opts.DryRun {
+		ao.DryRun = []string{metav1.DryRunAll}
+	}
+	out, err := e.kc.Dynamic.Resource(it.gvr).Namespace(it.id.Namespace).Apply(ctx, it.id.Name, obj, ao)
+	if err != nil {
+		if apierrors.IsConflict(err) {
+			return "", fmt.Errorf("%w (another field manager owns these fields: use --force-conflicts to take them)", err)
+		}
+		return "", err
+	}
+	switch {
+	case l == nil:
+		return event.Created, nil
+	case out.GetResourceVersion() == l.ResourceVersion && out.GetGeneration() == l.Generation:
+		return event.Unchanged, nil
+	}
+	return event.Configured, nil
+}
+
+func (e *engine) markVM(id object.ObjMetadata, status, msg string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if vm, ok := e.vms[id]; ok {
+		vm.status, vm.message = status, msg
+	}
+}
+
+// recordWaitResults turns the waiter's end state into VM statuses and
+// problems.
+func (e *engine) recordWaitResults(w *waiter, timedOut bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, vm := range e.vms {
+		if vm.status != "" { // skipped or failed to apply
+			continue
+		}
+		t, ok := w.result(id)
+		switch {
+		case !ok:
+		case t.done && t.status == event.StatusCurrent:
+			vm.status = event.VMReady
+		case t.done && t.status == event.StatusFailed:
+			vm.status, vm.message = event.VMFailed, t.message
+		case timedOut:
+			vm.status, vm.message = event.VMTimedOut, t.message
+		}
+	}
+	for id, t := range w.unfinished() {
+		reason := "timed out"
+		if t.message != "" {
+			reason += ": " + t.message
+		} else if t.status != "" {
+			reason += " (status " + t.status + ")"
+		}
+		e.summary.Problems = append(e.summary.Problems, event.Problem{Ref: refOf(id), Result: "timed-out", Reason: reason})
+	}
+	// Failed objects other than VMs (a DataVolume) are problems too.
+	for id, t := range w.targets {
+		if t.active && t.done && t.status == event.StatusFailed {
+			if _, isVM := e.vms[id]; !isVM {
+				e.summary.Problems = append(e.summary.Problems, event.Problem{Ref: refOf(id), Result: "failed", Reason: t.message})
+				e.summary.Counts[event.Failed]++
+			}
+		}
+	}
+}
+
+// applyGroups orders the objects: by depends-on annotations (cli-utils'
+// graph sort) when any object has one; otherwise everything but the VMs
+// first (Secrets the VMs boot from, Services), then the VMs. Within a group
+// the objects are applied concurrently.
+func applyGroups(items []*item) ([][]*item, error) {
+	hasDeps := false
+	for _, it := range items {
+		if _, ok := it.obj.GetAnnotations()[dependson.Annotation]; ok {
+			hasDeps = true
+			break
+		}
+	}
+	if hasDeps {
+		objs := make(object.UnstructuredSet, len(items))
+		byID := make(map[object.ObjMetadata]*item, len(items))
+		for i, it := range items {
+			objs[i] = it.obj
+			byID[it.id] = it
+		}
+		sets, err := graph.SortObjs(objs)
+		if err != nil {
+			return nil, fmt.Errorf("ordering objects: %w", err)
+		}
+		var groups [][]*item
+		for _, s := range sets {
+			var g []*item
+			for _, o := range s {
+				g = append(g, byID[object.UnstructuredToObjMetadata(o)])
+			}
+			groups = append(groups, g)
+		}
+		return groups, nil
+	}
+	var first, vms []*item
+	for _, it := range items {
+		if isVM(it.id) {
+			vms = append(vms, it)
+		} else {
+			first = append(first, it)
+		}
+	}
+	return slices.DeleteFunc([][]*item{first, vms}, func(g []*item) bool { return len(g) == 0 }), nil
+}
+
+// deleted is the outcome of deleteAll.
+type deleted struct {
+	// remaining are the objects that may still exist and stay recorded.
+	remaining object.ObjMetadataSet
+}
+
+// deleteAll deletes ids (VMs and DataVolumes first, then the rest), each
+// only if the inventory owns it (policy), with the live UID as a
+// precondition so that an object recreated meanwhile by someone else is
+// not deleted.
+func (e *engine) deleteAll(ctx context.Context, inv inventory.Inventory, ids object.ObjMetadataSet, lives map[object.ObjMetadata]*live,
+	policy cliinv.Policy, workers int, dryRun bool, result event.Result, w *waiter) deleted {
+	info := inv.Info()
+	var first, rest object.ObjMetadataSet
+	var mu sync.Mutex
+	var out deleted
+	keep := func(id object.ObjMetadata) {
+		mu.Lock()
+		out.remaining = append(out.remaining, id)
+		mu.Unlock()
+	}
+	for _, id := range ids {
+		l, ok := lives[id]
+		if !ok {
+			if w != nil {
+				w.drop(id)
+			}
+			e.object(refOf(id), result, "already gone", "")
+			continue
+		}
+		if can, _ := cliinv.CanPrune(info, annotationsOnly(l), policy); !can {
+			// Someone else owns it now: leave it, and forget it.
+			if w != nil {
+				w.drop(id)
+			}
+			owner := l.Annotations[cliinv.OwningInventoryKey]
+			e.object(refOf(id), event.Skipped, "not deleted: owned by "+inventory.Owner(owner), owner)
+			continue
+		}
+		if isVM(id) || id.GroupKind == kvstatus.DataVolumeGK {
+			first = append(first, id)
+		} else {
+			rest = append(rest, id)
+		}
+	}
+	for _, group := range []object.ObjMetadataSet{first, rest} {
+		forEach(ctx, workers, len(group), func(ctx context.Context, i int) {
+			id := group[i]
+			err := e.deleteOne(ctx, id, lives[id], dryRun)
+			switch {
+			case err == nil || apierrors.IsNotFound(err):
+				reason := ""
+				if dryRun {
+					reason = "dry run"
+					keep(id)
+				} else if w != nil && watched(id) {
+					// Recorded until seen gone.
+					keep(id)
+				}
+				e.object(refOf(id), result, reason, "")
+			case apierrors.IsConflict(err):
+				// UID precondition failed: a different object now has
+				// the name; it is not ours to delete.
+				if w != nil {
+					w.drop(id)
+				}
+				e.object(refOf(id), event.Skipped, "not deleted: replaced by another object of the same name", "")
+			default:
+				if w != nil {
+					w.drop(id)
+				}
+				keep(id)
+				if ctx.Err() == nil {
+					e.object(refOf(id), event.Failed, "delete: "+e.explain(err).Error(), "")
+				}
+			}
+		})
+	}
+	return out
+}
+
+// stillThere drops from ids the objects the waiter saw gone.
+func stillThere(ids object.ObjMetadataSet, w *waiter) object.ObjMetadataSet {
+	if w == nil {
+		return ids
+	}
+	var out object.ObjMetadataSet
+	for _, id := range ids {
+		if t, ok := w.result(id); ok && t.gone && t.done {
+			continue
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
+func (e *engine) deleteOne(ctx context.Context, id object.ObjMetadata, l *live, dryRun bool) error {
+	m, err := e.mapping(id.GroupKind, "")
+	if err != nil {
+		return err
+	}
+	uid := types.UID(l.UID)
+	background := metav1.DeletePropagationBackground
+	opts := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}, PropagationPolicy: &background}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	return e.kc.Dynamic.Resource(m.Resource).Namespace(id.Namespace).Delete(ctx, id.Name, opts)
+}

@@ -1,0 +1,250 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	pollevent "sigs.k8s.io/cli-utils/pkg/kstatus/polling/event"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/watcher"
+	"sigs.k8s.io/cli-utils/pkg/object"
+
+	"github.com/virtwork/virtwork/apply/event"
+	"github.com/virtwork/virtwork/apply/kvstatus"
+)
+
+// unwatchedKinds are ready as soon as they exist, so waiting on them would
+// only cost a watch (and, for Secrets, a cache of their contents).
+var unwatchedKinds = map[schema.GroupKind]bool{
+	{Kind: "Secret"}: true, {Kind: "ConfigMap"}: true, {Kind: "Service"}: true, {Kind: "ServiceAccount"}: true,
+}
+
+func watched(id object.ObjMetadata) bool { return !unwatchedKinds[id.GroupKind] }
+
+// target is one object being waited for.
+type target struct {
+	// gone: wait until it no longer exists (pruned or destroyed);
+	// otherwise until Current or Failed.
+	gone bool
+	// active: counted by the wait (cleared for objects whose apply or
+	// delete failed or was skipped).
+	active          bool
+	status, message string
+	done            bool
+}
+
+// waiter follows the status watcher's events for a set of objects from
+// before they are applied, so that status changes (and each VM's time to
+// Ready) are seen as they happen, and reports when every active target is
+// done.
+type waiter struct {
+	e       *engine
+	waitFor kvstatus.WaitFor
+	mu      sync.Mutex
+	targets map[object.ObjMetadata]*target
+	pending int           // active targets not done
+	changed chan struct{} // signalled when pending may have dropped
+	err     error         // a fatal watch error
+	cancel  context.CancelFunc
+	stopped chan struct{}
+}
+
+// startWaiter starts watching ids (objects to apply) and gone (objects to
+// delete), namespace-scoped so that namespace-bound RBAC suffices.
+func (e *engine) startWaiter(ctx context.Context, waitFor kvstatus.WaitFor, ids, gone object.ObjMetadataSet) *waiter {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &waiter{e: e, waitFor: waitFor, targets: map[object.ObjMetadata]*target{},
+		changed: make(chan struct{}, 1), cancel: cancel, stopped: make(chan struct{})}
+	var all object.ObjMetadataSet
+	for _, id := range ids {
+		if watched(id) {
+			w.targets[id] = &target{active: true}
+			all = append(all, id)
+		}
+	}
+	for _, id := range gone {
+		if watched(id) {
+			w.targets[id] = &target{gone: true, active: true}
+			all = append(all, id)
+		}
+	}
+	w.pending = len(w.targets)
+	if len(all) == 0 {
+		close(w.stopped)
+		return w
+	}
+	sw := watcher.NewDefaultStatusWatcher(e.kc.Dynamic, e.kc.Mapper)
+	sw.StatusReader = kvstatus.NewStatusReader(e.kc.Mapper, waitFor)
+	events := sw.Watch(ctx, all, watcher.Options{RESTScopeStrategy: watcher.RESTScopeNamespace})
+	go func() {
+		defer close(w.stopped)
+		for ev := range events {
+			switch ev.Type {
+			case pollevent.ErrorEvent:
+				w.mu.Lock()
+				if w.err == nil && ctx.Err() == nil {
+					w.err = e.explain(fmt.Errorf("watching status: %w", ev.Error))
+				}
+				w.mu.Unlock()
+				w.signal()
+			case pollevent.ResourceUpdateEvent:
+				w.update(ev.Resource)
+			}
+		}
+	}()
+	return w
+}
+
+func (w *waiter) signal() {
+	select {
+	case w.changed <- struct{}{}:
+	default:
+	}
+}
+
+// drop stops waiting for id (its apply or delete failed or was skipped).
+func (w *waiter) drop(id object.ObjMetadata) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if t, ok := w.targets[id]; ok && t.active {
+		t.active = false
+		if !t.done {
+			w.pending--
+		}
+	}
+	w.signal()
+}
+
+func (w *waiter) update(rs *pollevent.ResourceStatus) {
+	now := time.Now()
+	w.mu.Lock()
+	t, ok := w.targets[rs.Identifier]
+	if !ok {
+		w.mu.Unlock()
+		return
+	}
+	st, msg := string(rs.Status), rs.Message
+	if rs.Error != nil {
+		st, msg = event.StatusUnknown, rs.Error.Error()
+	}
+	changed := st != t.status || msg != t.message
+	t.status, t.message = st, msg
+	var done bool
+	if t.gone {
+		done = rs.Status == status.NotFoundStatus
+	} else {
+		done = rs.Status == status.CurrentStatus || rs.Status == status.FailedStatus
+	}
+	if done != t.done {
+		t.done = done
+		if t.active {
+			if done {
+				w.pending--
+			} else {
+				w.pending++
+			}
+		}
+	}
+	w.mu.Unlock()
+
+	var workload, role string
+	if isVM(rs.Identifier) {
+		workload, role = w.e.trackVM(rs, now, w.waitFor)
+	}
+	if changed {
+		w.e.emit(event.Event{Time: now, Type: event.TypeStatus, Status: &event.Status{
+			Ref: refOf(rs.Identifier), Status: st, Message: msg, Workload: workload, Role: role,
+		}})
+	}
+	w.signal()
+}
+
+// trackVM records a VM's Ready and AgentConnected times as first seen.
+func (e *engine) trackVM(rs *pollevent.ResourceStatus, now time.Time, waitFor kvstatus.WaitFor) (string, string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	vm, ok := e.vms[rs.Identifier]
+	if !ok {
+		return "", ""
+	}
+	if rs.Resource != nil {
+		if vm.ready.IsZero() && conditionTrue(rs.Resource, "Ready") {
+			vm.ready = now
+		}
+		if vm.agent.IsZero() && conditionTrue(rs.Resource, "AgentConnected") {
+			vm.agent = now
+		}
+	}
+	vm.message = rs.Message
+	return vm.workload, vm.role
+}
+
+func conditionTrue(u *unstructured.Unstructured, typ string) bool {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == typ {
+			return m["status"] == "True"
+		}
+	}
+	return false
+}
+
+// wait blocks until every active target is done, the deadline passes, the
+// context ends or the watch fails. It returns whether it timed out.
+func (w *waiter) wait(ctx context.Context, deadline time.Time) (bool, error) {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for {
+		w.mu.Lock()
+		pending, err := w.pending, w.err
+		w.mu.Unlock()
+		switch {
+		case err != nil:
+			return false, err
+		case pending <= 0:
+			return false, nil
+		}
+		select {
+		case <-w.changed:
+		case <-timer.C:
+			return true, nil
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+}
+
+// stop ends the watch.
+func (w *waiter) stop() {
+	w.cancel()
+	<-w.stopped
+}
+
+// unfinished lists the active targets not done, with their last status.
+func (w *waiter) unfinished() map[object.ObjMetadata]target {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := map[object.ObjMetadata]target{}
+	for id, t := range w.targets {
+		if t.active && !t.done {
+			out[id] = *t
+		}
+	}
+	return out
+}
+
+// result is a target's final state.
+func (w *waiter) result(id object.ObjMetadata) (target, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t, ok := w.targets[id]
+	if !ok {
+		return target{}, false
+	}
+	return *t, true
+}
