@@ -151,7 +151,7 @@ func fromEnv(getenv func(string) (string, bool)) (raw, error) {
 	for _, s := range settings {
 		name := EnvPrefix + s.env
 		v, ok := getenv(name)
-		if !ok {
+		if !ok || v == "" { // an empty variable counts as unset, as in most CLIs
 			continue
 		}
 		switch s.field {

@@ -1,0 +1,45 @@
+# virtwork — make targets. `make run` and `make test` are all a newcomer needs.
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS   := -X github.com/virtwork/virtwork/internal/version.Version=$(VERSION)
+BIN       := bin/virtwork
+# Arguments for `make run`, e.g. make run ARGS="render --workloads cpu".
+ARGS      ?= render
+
+.PHONY: all build run test test-unit deps lint bench clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/virtwork
+
+## run: print the default manifest set (or run ARGS).
+run: build
+	./$(BIN) $(ARGS)
+
+## deps: install what the tests need (etcd, kube-apiserver, cloud-init, fio, ...).
+deps:
+	./.ci/install-deps.sh
+
+## test: formatting, vet, and every test, including those against a local
+## kube-apiserver and the validators (cloud-init, systemd-analyze, fio).
+test: deps lint
+	$(GO) test -count=1 -timeout 40m ./...
+
+## test-unit: the tests that need nothing installed.
+test-unit:
+	VIRTWORK_SKIP_CLUSTER=1 $(GO) test ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## bench: render and apply benchmarks; figures go to the README.
+bench: build
+	./scripts/bench-render.sh
+	@if [ -x ./scripts/bench-apply.sh ]; then ./scripts/bench-apply.sh; fi
+
+clean:
+	rm -rf bin
+
+-include mk/*.mk

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"flag"
+	"fmt"
+	"github.com/virtwork/virtwork/internal/manifest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files and scripts' cmp files from the current output")
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"virtwork": func() {
+			os.Exit(run(os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.LookupEnv}))
+		},
+	})
+}
+
+// TestScripts runs the CLI scenarios in testdata/script, one per file;
+// each reads as documentation of a behaviour.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 filepath.Join("..", "..", "testdata", "script"),
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		UpdateScripts:       *update,
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("GOLDEN", goldenDir())
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"golden":   cmdGolden,
+			"userdata": cmdUserdata,
+		},
+	})
+}
+
+// cmdUserdata prints the decoded cloud-init user data of the Secret
+// named NAME in a rendered YAML stream FILE, so scripts can look inside.
+//
+//	userdata stdout cpu-cloudinit
+func cmdUserdata(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: userdata FILE SECRET-NAME")
+	}
+	objs, err := manifest.Decode(strings.NewReader(ts.ReadFile(args[0])))
+	ts.Check(err)
+	for _, o := range objs {
+		if o.GetKind() == "Secret" && o.GetName() == args[1] {
+			enc, _, _ := unstructured.NestedString(o.Object, "data", "userdata")
+			dec, err := base64.StdEncoding.DecodeString(enc)
+			ts.Check(err)
+			ts.Stdout().Write(dec)
+			return
+		}
+	}
+	ts.Fatalf("no Secret %s in %s", args[1], args[0])
+}
+
+func goldenDir() string {
+	d, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "golden"))
+	return d
+}
+
+// cmdGolden compares a file of the script's work dir with
+// testdata/golden/NAME; with -update it rewrites the golden file.
+//
+//	golden stdout render-default.yaml
+func cmdGolden(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: golden FILE GOLDEN-NAME")
+	}
+	got := []byte(ts.ReadFile(args[0]))
+	path := filepath.Join(goldenDir(), args[1])
+	if *update {
+		ts.Check(os.WriteFile(path, got, 0o644))
+		return
+	}
+	want, err := os.ReadFile(path)
+	ts.Check(err)
+	if !bytes.Equal(got, want) {
+		ts.Fatalf("%s differs from golden file %s (run 'go test ./cmd/virtwork -update' if the change is intended):\n%s",
+			args[0], path, firstDiff(got, want))
+	}
+}
+
+func firstDiff(got, want []byte) string {
+	gl, wl := bytes.Split(got, []byte("\n")), bytes.Split(want, []byte("\n"))
+	for i := 0; i < len(gl) || i < len(wl); i++ {
+		var g, w []byte
+		if i < len(gl) {
+			g = gl[i]
+		}
+		if i < len(wl) {
+			w = wl[i]
+		}
+		if !bytes.Equal(g, w) {
+			return fmt.Sprintf("line %d:\n  got:  %s\n  want: %s", i+1, g, w)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/virtwork/virtwork/internal/config"
+	"github.com/virtwork/virtwork/internal/manifest"
+	"github.com/virtwork/virtwork/internal/workload"
+	"github.com/virtwork/virtwork/render"
+)
+
+type renderCmd struct {
+	config.Flags
+	Output    string `name:"output" short:"o" placeholder:"DIR" type:"path" help:"Write one file per object plus a kustomization.yaml into DIR (a kustomize base to commit) instead of a YAML stream on stdout. A previous render in DIR is replaced."`
+	Kustomize string `name:"kustomize" short:"k" placeholder:"DIR" type:"path" help:"Build the kustomization in DIR (e.g. an overlay on a rendered base) in-process and print the result, instead of rendering from the configuration."`
+}
+
+func (c *renderCmd) Help() string {
+	return `Examples:
+  virtwork render                                 # the default set: 6 VMs, 5 workloads
+  virtwork render --workloads cpu,disk --vm-count 10 --cpu-cores 4
+  virtwork render --ssh-user fedora --ssh-key-file ~/.ssh/id_ed25519.pub -o base/
+  virtwork render -k overlays/big                 # see an overlay on that base
+
+The same input always gives the same bytes, so the output can be committed and
+applied with virtwork, kubectl, Argo CD or Flux. Nothing is printed or written
+when anything is wrong.`
+}
+
+func (c *renderCmd) Run(e *env) error {
+	var objs []*unstructured.Unstructured
+	var err error
+	if c.Kustomize != "" {
+		if c.setAny() {
+			return errors.New("-k builds a kustomization as it is: configuration flags do not apply to it; drop them, or render without -k")
+		}
+		objs, err = manifest.Build(c.Kustomize)
+	} else {
+		objs, _, err = renderFromConfig(c.Flags, e.getenv)
+	}
+	if err != nil {
+		return err
+	}
+	if c.Output != "" {
+		return manifest.WriteDir(c.Output, objs)
+	}
+	// Encode fully before writing, so that an error leaves stdout empty.
+	var buf bytes.Buffer
+	if err := manifest.Encode(&buf, objs); err != nil {
+		return err
+	}
+	_, err = e.stdout.Write(buf.Bytes())
+	return err
+}
+
+// setAny reports whether any configuration flag was given.
+func (c *renderCmd) setAny() bool {
+	f := c.Flags
+	return f.Config != nil || f.Namespace != nil || f.Workloads != nil || f.VMCount != nil ||
+		f.CPUCores != nil || f.Memory != nil || f.DiskSize != nil || f.StorageClass != nil ||
+		f.ContainerDiskImage != nil || f.SSHUser != nil || f.SSHPassword != nil ||
+		f.SSHKeys != nil || f.SSHKeyFiles != nil || f.WorkloadDir != nil
+}
+
+// renderFromConfig is the path from settings to objects that render,
+// apply, diff and status share.
+func renderFromConfig(flags config.Flags, getenv func(string) (string, bool)) ([]*unstructured.Unstructured, *config.Config, error) {
+	cfg, err := config.Load(flags, getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	wls, err := workload.Load(workload.LoadOptions{Dir: cfg.WorkloadDir, Input: workload.Input{Namespace: cfg.Namespace}})
+	if err != nil {
+		return nil, nil, err
+	}
+	objs, err := render.Render(cfg, wls)
+	if err != nil {
+		return nil, nil, err
+	}
+	return objs, cfg, nil
+}

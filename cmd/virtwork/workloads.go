@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/virtwork/virtwork/internal/config"
+	"github.com/virtwork/virtwork/internal/workload"
+	"github.com/virtwork/virtwork/render"
+)
+
+type workloadsCmd struct {
+	List workloadsListCmd `cmd:"" default:"withargs" help:"List the workloads (the default)."`
+	Show workloadsShowCmd `cmd:"" help:"Show a workload's CUE definition and the VMs it renders with the current settings."`
+}
+
+type workloadsListCmd struct {
+	WorkloadDir *string `name:"workload-dir" placeholder:"DIR" help:"Directory of extra workload .cue files (env VIRTWORK_WORKLOAD_DIR)."`
+}
+
+func (c *workloadsListCmd) Run(e *env) error {
+	cfg, err := config.Load(config.Flags{WorkloadDir: c.WorkloadDir}, e.getenv)
+	if err != nil {
+		return err
+	}
+	wls, err := workload.Load(workload.LoadOptions{Dir: cfg.WorkloadDir, Input: workload.Input{Namespace: cfg.Namespace}})
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLES\tVMS\tFILE\tDESCRIPTION")
+	for _, w := range wls {
+		var roles []string
+		vms := 0
+		for _, r := range w.Roles {
+			roles = append(roles, r.Name)
+			vms += r.VMCount
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", w.Name, strings.Join(roles, ","), vms, w.File, w.Description)
+	}
+	return tw.Flush()
+}
+
+type workloadsShowCmd struct {
+	config.Flags
+	Name string `arg:"" help:"Workload to show."`
+}
+
+func (c *workloadsShowCmd) Run(e *env) error {
+	c.Flags.Workloads = []string{c.Name}
+	cfg, err := config.Load(c.Flags, e.getenv)
+	if err != nil {
+		return err
+	}
+	wls, err := workload.Load(workload.LoadOptions{Dir: cfg.WorkloadDir, Input: workload.Input{Namespace: cfg.Namespace}})
+	if err != nil {
+		return err
+	}
+	w, err := workload.Lookup(wls, c.Name)
+	if err != nil {
+		return err
+	}
+	objs, err := render.Render(cfg, wls)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "# %s (%s)\n# %s\n\n%s\n", w.Name, w.File, w.Description, strings.TrimRight(w.Source, "\n"))
+	fmt.Fprintf(e.stdout, "\n# Rendered with the current settings (namespace %s):\n", cfg.Namespace)
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "# ROLE\tVMS\tCPU\tMEMORY\tDATA DISKS\tFIRST VM")
+	for _, r := range summarize(objs) {
+		fmt.Fprintf(tw, "# %s\t%d\t%s\t%s\t%s\t%s\n", r.role, r.count, r.cpu, r.memory, r.disks, r.first)
+	}
+	return tw.Flush()
+}
+
+type roleSummary struct {
+	role, cpu, memory, disks, first string
+	count                           int
+}
+
+// summarize groups rendered VMs by role, reading their settings back from
+// the objects so that what is shown is what render produced.
+func summarize(objs []*unstructured.Unstructured) []roleSummary {
+	var out []roleSummary
+	idx := map[string]int{}
+	for _, o := range objs {
+		if o.GetKind() != "VirtualMachine" {
+			continue
+		}
+		role := o.GetLabels()[render.LabelRole]
+		if role == "" {
+			role = "-"
+		}
+		i, ok := idx[role]
+		if !ok {
+			cpu, _, _ := unstructured.NestedFieldNoCopy(o.Object, "spec", "template", "spec", "domain", "cpu", "cores")
+			mem, _, _ := unstructured.NestedString(o.Object, "spec", "template", "spec", "domain", "memory", "guest")
+			if mem == "" {
+				mem, _, _ = unstructured.NestedString(o.Object, "spec", "template", "spec", "domain", "resources", "requests", "memory")
+			}
+			dvts, _, _ := unstructured.NestedSlice(o.Object, "spec", "dataVolumeTemplates")
+			var disks []string
+			for _, d := range dvts {
+				size, _, _ := unstructured.NestedString(d.(map[string]any), "spec", "storage", "resources", "requests", "storage")
+				name, _, _ := unstructured.NestedString(d.(map[string]any), "metadata", "name")
+				disks = append(disks, fmt.Sprintf("%s=%s", strings.TrimPrefix(name, o.GetName()+"-"), size))
+			}
+			if len(disks) == 0 {
+				disks = []string{"-"}
+			}
+			out = append(out, roleSummary{role: role, cpu: fmt.Sprint(cpu), memory: mem, disks: strings.Join(disks, ","), first: o.GetName()})
+			i = len(out) - 1
+			idx[role] = i
+		}
+		out[i].count++
+	}
+	return out
+}
