@@ -237,3 +237,18 @@ var _ = strings.Contains
 func unstructuredBool(obj map[string]any, fields ...string) (bool, bool, error) {
 	return unstructured.NestedBool(obj, fields...)
 }
+
+// applyOK applies and fails the test unless every VM becomes ready.
+func (e *env) applyOK(objs []*unstructured.Unstructured, opts apply.Options) *recorder {
+	e.t.Helper()
+	s, r, err := e.apply(objs, opts)
+	mustSucceed(e.t, s, err)
+	return r
+}
+
+func (e *env) destroyOK(opts apply.DestroyOptions) *recorder {
+	e.t.Helper()
+	s, r, err := e.destroy(opts)
+	mustSucceed(e.t, s, err)
+	return r
+}

@@ -24,6 +24,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/virtwork/virtwork/internal/kubevirtsim"
 )
 
 // KubeAPIServerVersion is the kube-apiserver version tools/kube-apiserver
@@ -47,8 +49,13 @@ type Options struct {
 	// SchemasDir holds the real KubeVirt and CDI schemas; default FindSchemas.
 	// Set it to a directory that does not exist to force minimal schemas.
 	SchemasDir string
-	// SkipCRDs leaves the KubeVirt and CDI CRDs out.
+	// SkipCRDs leaves the KubeVirt and CDI CRDs out (and the simulator).
 	SkipCRDs bool
+	// NoSimulator leaves kubevirtsim out: VMs then get no status, and
+	// deleted namespaces stay Terminating.
+	NoSimulator bool
+	// Simulator configures kubevirtsim; the zero value boots VMs at once.
+	Simulator kubevirtsim.Config
 	// ReadyTimeout bounds the wait for /readyz and the CRDs; default 90s.
 	ReadyTimeout time.Duration
 	// Logf, if set, receives progress lines.
@@ -68,6 +75,9 @@ type Cluster struct {
 	schemas    string
 	realSchema bool
 	startup    time.Duration
+	sim        *kubevirtsim.Simulator
+	simStop    context.CancelFunc
+	simDone    chan error
 
 	stopOnce sync.Once
 	stopErr  error
@@ -119,6 +129,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			return nil, err
 		}
 		opts.Logf("testcluster: CRD schemas: %s", c.schemas)
+		if !opts.NoSimulator {
+			if err := c.startSimulator(rctx, opts); err != nil {
+				c.Stop()
+				return nil, err
+			}
+		}
 	}
 	c.startup = time.Since(began)
 	opts.Logf("testcluster: ready at %s in %s", c.host, c.startup.Round(time.Millisecond))
@@ -259,6 +275,12 @@ func waitFor(ctx context.Context, timeout time.Duration, p *process, ready func(
 // It is safe to call more than once.
 func (c *Cluster) Stop() error {
 	c.stopOnce.Do(func() {
+		if c.simStop != nil {
+			c.simStop()
+			if err := <-c.simDone; err != nil {
+				c.stopErr = err
+			}
+		}
 		c.apiserver.stop(15 * time.Second)
 		c.etcd.stop(10 * time.Second)
 		if err := os.RemoveAll(c.dir); err != nil {
@@ -267,6 +289,33 @@ func (c *Cluster) Stop() error {
 	})
 	return c.stopErr
 }
+
+func (c *Cluster) startSimulator(ctx context.Context, opts Options) error {
+	cfg := opts.Simulator
+	if cfg.Logf == nil {
+		cfg.Logf = opts.Logf
+	}
+	sim, err := kubevirtsim.New(c.RESTConfig(), cfg)
+	if err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	c.sim, c.simStop, c.simDone = sim, cancel, make(chan error, 1)
+	go func() { c.simDone <- sim.Run(runCtx) }()
+	select {
+	case <-sim.Synced():
+		return nil
+	case err := <-c.simDone:
+		c.simStop = nil
+		return fmt.Errorf("starting kubevirtsim: %w", err)
+	case <-ctx.Done():
+		return fmt.Errorf("starting kubevirtsim: %w", ctx.Err())
+	}
+}
+
+// Simulator is the KubeVirt simulator running against the cluster (nil with
+// Options.NoSimulator or SkipCRDs); tests use it to set boot times and faults.
+func (c *Cluster) Simulator() *kubevirtsim.Simulator { return c.sim }
 
 // Kubeconfig is the path of a kubeconfig file for the cluster admin.
 func (c *Cluster) Kubeconfig() string { return c.kubeconfig }
