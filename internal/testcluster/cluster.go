@@ -56,6 +56,8 @@ type Options struct {
 	NoSimulator bool
 	// Simulator configures kubevirtsim; the zero value boots VMs at once.
 	Simulator kubevirtsim.Config
+	// ExtraAPIServerArgs are appended to kube-apiserver's flags.
+	ExtraAPIServerArgs []string
 	// ReadyTimeout bounds the wait for /readyz and the CRDs; default 90s.
 	ReadyTimeout time.Duration
 	// Logf, if set, receives progress lines.
@@ -204,7 +206,7 @@ func (c *Cluster) start(ctx context.Context, opts Options, apiserverBin, etcdBin
 	}
 
 	c.host = fmt.Sprintf("https://127.0.0.1:%d", apiPort)
-	c.apiserver, err = startProcess("kube-apiserver", apiserverBin, []string{
+	c.apiserver, err = startProcess("kube-apiserver", apiserverBin, append([]string{
 		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
@@ -222,9 +224,13 @@ func (c *Cluster) start(ctx context.Context, opts Options, apiserverBin, etcdBin
 		"--endpoint-reconciler-type=none",
 		// Fairness queuing only slows a single-user test server down.
 		"--enable-priority-and-fairness=false",
+		// With Debian's etcd 3.4.23 the watch cache answers a plain watch
+		// (no resourceVersion, as `kubectl get -w` sends) with "Too large
+		// resource version"; serving watches from etcd avoids that.
+		"--watch-cache=false",
 		"--profiling=false",
 		"--v=0",
-	}, c.dir)
+	}, opts.ExtraAPIServerArgs...), c.dir)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,417 @@
+package kubevirtsim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
+)
+
+const ownerIndex = "ownerVM"
+
+// indexByOwnerVM indexes DataVolumes by "namespace/vm" of their owning VM.
+func indexByOwnerVM(obj any) ([]string, error) {
+	o := asUnstructured(obj)
+	if o == nil {
+		return nil, nil
+	}
+	if owner := ownerVM(o); owner != "" {
+		return []string{o.GetNamespace() + "/" + owner}, nil
+	}
+	return nil, nil
+}
+
+func ownerVM(o *unstructured.Unstructured) string {
+	for _, ref := range o.GetOwnerReferences() {
+		if ref.Kind == "VirtualMachine" && ref.Controller != nil && *ref.Controller {
+			return ref.Name
+		}
+	}
+	return ""
+}
+
+// vmClock is what the simulator remembers about a VM between reconciles:
+// when its DataVolumes' and its VMI's clocks started. Object timestamps have
+// only second precision, too coarse for sub-second boot delays.
+type vmClock struct {
+	vmUID     types.UID
+	dvStart   map[string]time.Time
+	vmiUID    types.UID
+	bootStart time.Time
+	boot      time.Duration
+}
+
+func (s *Simulator) clock(key string, uid types.UID) *vmClock {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.clocks[key]
+	if c == nil || c.vmUID != uid {
+		c = &vmClock{vmUID: uid, dvStart: map[string]time.Time{}}
+		s.clocks[key] = c
+	}
+	return c
+}
+
+func (s *Simulator) forget(key string) {
+	s.mu.Lock()
+	delete(s.clocks, key)
+	s.mu.Unlock()
+}
+
+// reconcile brings the VM named by key and its dependents one step closer
+// to what KubeVirt and CDI would show, and returns when to look again.
+func (s *Simulator) reconcile(ctx context.Context, key string) (time.Duration, error) {
+	namespace, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return 0, nil
+	}
+	obj, exists, err := s.vms.GetIndexer().GetByKey(key)
+	if err != nil {
+		return 0, err
+	}
+	vm := asUnstructured(obj)
+	if !exists || vm == nil || vm.GetDeletionTimestamp() != nil {
+		// No garbage collector runs with a bare API server: delete the
+		// VM's dependents here, as the owner references ask.
+		s.forget(key)
+		return 0, s.deleteDependents(ctx, namespace, name)
+	}
+	now := time.Now()
+	st := s.settingsFor(namespace)
+	fault, faultErr := faultOf(vm, st)
+	clk := s.clock(key, vm.GetUID())
+	p := plan{now: now, vm: vm, fault: fault, faultErr: faultErr}
+
+	// DataVolumes from the VM's templates.
+	vmi, vmiExists := s.cachedVMI(key)
+	if vmiExists && !ownedBy(vmi, vm) {
+		vmiExists = false
+	}
+	// dvsReady: all Succeeded; dvsStartable: all Succeeded or waiting for
+	// the VMI as their first consumer.
+	dvsReady, dvsStartable, dvFailed := true, true, false
+	templates, _, _ := unstructured.NestedSlice(vm.Object, "spec", "dataVolumeTemplates")
+	for _, t := range templates {
+		tmpl, _ := t.(map[string]any)
+		dvName, _, _ := unstructured.NestedString(tmpl, "metadata", "name")
+		if dvName == "" {
+			continue
+		}
+		dv, ok := s.cachedDV(namespace + "/" + dvName)
+		if !ok {
+			if err := s.createDataVolume(ctx, vm, tmpl); err != nil {
+				return 0, err
+			}
+			dvsReady, dvsStartable = false, false
+			continue
+		}
+		if !ownedBy(dv, vm) {
+			// Someone else's DataVolume; KubeVirt would wait too.
+			dvsReady, dvsStartable = false, false
+			continue
+		}
+		start, started := clk.dvStart[dvName]
+		waiting := st.WaitForFirstConsumer && !vmiExists && !started
+		if !started && !waiting {
+			start = now
+			clk.dvStart[dvName] = start
+		}
+		status, phase, next := dataVolumeStatus(dv, now, start, waiting, st.DataVolumeDelay, fault == DataVolumeFailed)
+		p.after(next)
+		if err := s.patchStatus(ctx, DataVolumes, dv, status); err != nil {
+			return 0, err
+		}
+		switch phase {
+		case "Succeeded":
+		case "Failed":
+			dvFailed, dvsReady, dvsStartable = true, false, false
+		case "WaitForFirstConsumer":
+			dvsReady = false // the VMI is the first consumer: it may start
+		default:
+			dvsReady, dvsStartable = false, false
+		}
+	}
+
+	wantVMI := wantsRunning(vm) && faultErr == nil && fault != Failure && dvsStartable
+	switch {
+	case !wantVMI && vmiExists:
+		if err := s.dyn.Resource(VirtualMachineInstances).Namespace(namespace).Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return 0, fmt.Errorf("deleting VMI: %w", err)
+		}
+		vmi, vmiExists = nil, false
+	case wantVMI && !vmiExists:
+		created, err := s.createVMI(ctx, vm)
+		if err != nil {
+			return 0, err
+		}
+		if created == nil { // exists already; its event will bring us back
+			return 0, nil
+		}
+		vmi, vmiExists = created, true
+		p.vmiCreated = true
+	}
+	if vmiExists {
+		if clk.vmiUID != vmi.GetUID() {
+			clk.vmiUID, clk.bootStart = vmi.GetUID(), time.Time{}
+		}
+		if clk.bootStart.IsZero() && dvsReady {
+			clk.bootStart = now
+			clk.boot = bootDelay(vm, st)
+		}
+		status, next := vmiStatus(vmi, now, clk.bootStart, clk.boot, st.AgentDelay, fault)
+		p.after(next)
+		if err := s.patchStatus(ctx, VirtualMachineInstances, vmi, status); err != nil {
+			return 0, err
+		}
+		p.vmiStatus = status
+	}
+	p.dvFailed, p.dvsReady = dvFailed, dvsReady
+	if err := s.patchStatus(ctx, VirtualMachines, vm, vmStatus(p)); err != nil {
+		return 0, err
+	}
+	return p.next, nil
+}
+
+// plan collects what reconcile learned for the VM's status and when the
+// next timed transition is due.
+type plan struct {
+	now                time.Time
+	vm                 *unstructured.Unstructured
+	fault              Fault
+	faultErr           error
+	vmiCreated         bool
+	vmiStatus          map[string]any
+	dvsReady, dvFailed bool
+	next               time.Duration
+}
+
+func (p *plan) after(d time.Duration) {
+	if d > 0 && (p.next == 0 || d < p.next) {
+		p.next = d
+	}
+}
+
+func wantsRunning(vm *unstructured.Unstructured) bool {
+	if rs, ok, _ := unstructured.NestedString(vm.Object, "spec", "runStrategy"); ok {
+		switch rs {
+		case "Always", "RerunOnFailure", "Once":
+			return true
+		default: // Halted, Manual
+			return false
+		}
+	}
+	running, _, _ := unstructured.NestedBool(vm.Object, "spec", "running")
+	return running
+}
+
+func faultOf(vm *unstructured.Unstructured, st Settings) (Fault, error) {
+	if v, ok := vm.GetAnnotations()[FaultAnnotation]; ok {
+		f := Fault(v)
+		if !validFault(f) {
+			return NoFault, fmt.Errorf("annotation %s: unknown fault %q (want one of %v)", FaultAnnotation, v, Faults)
+		}
+		return f, nil
+	}
+	return st.Fault, nil
+}
+
+// bootDelay is the VM's boot time: its annotation, else the settings' delay
+// plus a part of the jitter that is stable for the VM.
+func bootDelay(vm *unstructured.Unstructured, st Settings) time.Duration {
+	if v, ok := vm.GetAnnotations()[BootDelayAnnotation]; ok {
+		if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+			return d
+		}
+	}
+	d := st.BootDelay
+	if st.BootJitter > 0 {
+		h := fnv.New64a()
+		h.Write([]byte(vm.GetUID()))
+		d += time.Duration(h.Sum64() % uint64(st.BootJitter))
+	}
+	return d
+}
+
+func ownedBy(o, vm *unstructured.Unstructured) bool {
+	for _, ref := range o.GetOwnerReferences() {
+		if ref.UID == vm.GetUID() {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Simulator) cachedVMI(key string) (*unstructured.Unstructured, bool) {
+	obj, ok, _ := s.vmis.GetIndexer().GetByKey(key)
+	if !ok {
+		return nil, false
+	}
+	return asUnstructured(obj), true
+}
+
+func (s *Simulator) cachedDV(key string) (*unstructured.Unstructured, bool) {
+	obj, ok, _ := s.dvs.GetIndexer().GetByKey(key)
+	if !ok {
+		return nil, false
+	}
+	return asUnstructured(obj), true
+}
+
+func controllerRef(vm *unstructured.Unstructured) []any {
+	return []any{map[string]any{
+		"apiVersion":         "kubevirt.io/v1",
+		"kind":               "VirtualMachine",
+		"name":               vm.GetName(),
+		"uid":                string(vm.GetUID()),
+		"controller":         true,
+		"blockOwnerDeletion": true,
+	}}
+}
+
+func (s *Simulator) createDataVolume(ctx context.Context, vm *unstructured.Unstructured, tmpl map[string]any) error {
+	meta, _, _ := unstructured.NestedMap(tmpl, "metadata")
+	spec, _, _ := unstructured.NestedMap(tmpl, "spec")
+	md := map[string]any{
+		"name":            meta["name"],
+		"namespace":       vm.GetNamespace(),
+		"ownerReferences": controllerRef(vm),
+	}
+	for _, k := range []string{"labels", "annotations"} {
+		if v, ok := meta[k]; ok {
+			md[k] = v
+		}
+	}
+	dv := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "cdi.kubevirt.io/v1beta1",
+		"kind":       "DataVolume",
+		"metadata":   md,
+		"spec":       spec,
+	}}
+	_, err := s.dyn.Resource(DataVolumes).Namespace(vm.GetNamespace()).Create(ctx, dv, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating DataVolume %s: %w", dv.GetName(), err)
+	}
+	return nil
+}
+
+// createVMI creates the VM's instance from its template. It returns nil
+// without error when the VMI exists already (the cache lagged behind).
+func (s *Simulator) createVMI(ctx context.Context, vm *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	meta, _, _ := unstructured.NestedMap(vm.Object, "spec", "template", "metadata")
+	spec, _, _ := unstructured.NestedMap(vm.Object, "spec", "template", "spec")
+	md := map[string]any{
+		"name":            vm.GetName(),
+		"namespace":       vm.GetNamespace(),
+		"ownerReferences": controllerRef(vm),
+	}
+	labels := map[string]any{"kubevirt.io/vm": vm.GetName()}
+	if l, ok := meta["labels"].(map[string]any); ok {
+		for k, v := range l {
+			labels[k] = v
+		}
+	}
+	md["labels"] = labels
+	if a, ok := meta["annotations"]; ok {
+		md["annotations"] = a
+	}
+	vmi := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "kubevirt.io/v1",
+		"kind":       "VirtualMachineInstance",
+		"metadata":   md,
+		"spec":       spec,
+	}}
+	created, err := s.dyn.Resource(VirtualMachineInstances).Namespace(vm.GetNamespace()).Create(ctx, vmi, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("creating VMI: %w", err)
+	}
+	return created, nil
+}
+
+func (s *Simulator) deleteDependents(ctx context.Context, namespace, name string) error {
+	if _, ok := s.cachedVMI(namespace + "/" + name); ok {
+		err := s.dyn.Resource(VirtualMachineInstances).Namespace(namespace).Delete(ctx, name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting VMI: %w", err)
+		}
+	}
+	dvs, err := s.dvs.GetIndexer().ByIndex(ownerIndex, namespace+"/"+name)
+	if err != nil {
+		return err
+	}
+	for _, obj := range dvs {
+		dv := asUnstructured(obj)
+		err := s.dyn.Resource(DataVolumes).Namespace(namespace).Delete(ctx, dv.GetName(), metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting DataVolume %s: %w", dv.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// patchStatus writes status through the status subresource when it differs
+// from what the object shows. A merge patch needs no resourceVersion, so a
+// lagging cache causes no conflicts.
+func (s *Simulator) patchStatus(ctx context.Context, gvr schema.GroupVersionResource, o *unstructured.Unstructured, status map[string]any) error {
+	current, _, _ := unstructured.NestedMap(o.Object, "status")
+	if sameStatus(current, status) {
+		return nil
+	}
+	patch, err := json.Marshal(map[string]any{"status": status})
+	if err != nil {
+		return err
+	}
+	_, err = s.dyn.Resource(gvr).Namespace(o.GetNamespace()).Patch(ctx, o.GetName(), types.MergePatchType, patch, metav1.PatchOptions{}, "status")
+	if apierrors.IsNotFound(err) {
+		return nil // deleted meanwhile; its delete event brings the VM back
+	}
+	if err != nil {
+		return fmt.Errorf("updating %s %s status: %w", gvr.Resource, o.GetName(), err)
+	}
+	return nil
+}
+
+// sameStatus compares the fields status sets (a merge patch leaves others).
+func sameStatus(current, status map[string]any) bool {
+	for k, v := range status {
+		a, _ := json.Marshal(current[k])
+		b, _ := json.Marshal(v)
+		if string(a) != string(b) {
+			return false
+		}
+	}
+	return true
+}
+
+// condition builds a condition, keeping lastTransitionTime from old when the
+// status did not change.
+func condition(old []any, typ string, status corev1.ConditionStatus, reason, message string, now time.Time) map[string]any {
+	ts := metav1.NewTime(now).UTC().Format(time.RFC3339)
+	for _, c := range old {
+		m, _ := c.(map[string]any)
+		if m["type"] == typ && m["status"] == string(status) {
+			if t, ok := m["lastTransitionTime"].(string); ok {
+				ts = t
+			}
+		}
+	}
+	c := map[string]any{"type": typ, "status": string(status), "lastTransitionTime": ts}
+	if reason != "" {
+		c["reason"] = reason
+	}
+	if message != "" {
+		c["message"] = message
+	}
+	return c
+}
