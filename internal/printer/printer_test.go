@@ -13,7 +13,9 @@ import (
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func run() []event.Event {
-	vm := func(n string) event.Ref { return event.Ref{Group: "kubevirt.io", Kind: "VirtualMachine", Namespace: "ns", Name: n} }
+	vm := func(n string) event.Ref {
+		return event.Ref{Group: "kubevirt.io", Kind: "VirtualMachine", Namespace: "ns", Name: n}
+	}
 	return []event.Event{
 		{Time: t0, Type: event.TypeInit, Init: &event.Init{Command: event.CommandApply, Name: "virtwork", Namespace: "ns", Objects: 2, VMs: 2, Wait: true}},
 		{Time: t0, Type: event.TypeObject, Object: &event.Object{Ref: vm("cpu-1"), Result: event.Created}},
