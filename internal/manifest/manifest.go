@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 )
 
@@ -59,27 +58,85 @@ func Decode(r io.Reader) ([]*unstructured.Unstructured, error) {
 		return decodeJSON(br)
 	}
 	var objs []*unstructured.Unstructured
-	yr := utilyaml.NewYAMLReader(br)
-	for doc := 1; ; doc++ {
-		data, err := yr.Read()
-		if errors.Is(err, io.EOF) {
-			return objs, nil
-		}
+	for doc, err := range documents(br) {
 		if err != nil {
-			return nil, fmt.Errorf("reading YAML document %d: %w", doc, err)
+			return nil, fmt.Errorf("reading YAML: %w", err)
 		}
-		j, err := yaml.YAMLToJSON(data)
+		j, err := yaml.YAMLToJSON(doc.data)
 		if err != nil {
-			return nil, fmt.Errorf("YAML document %d: %w", doc, err)
+			return nil, fmt.Errorf("YAML document %d (line %d): %w", doc.index, doc.line, err)
 		}
 		if t := bytes.TrimSpace(j); len(t) == 0 || bytes.Equal(t, []byte("null")) {
 			continue // empty or comments only
 		}
 		objs, err = appendObject(objs, j)
 		if err != nil {
-			return nil, fmt.Errorf("YAML document %d: %w", doc, err)
+			return nil, fmt.Errorf("YAML document %d (line %d): %w", doc.index, doc.line, err)
 		}
 	}
+	return objs, nil
+}
+
+type document struct {
+	data  []byte
+	index int // from 1, counting empty documents as well
+	line  int // of the document's first line
+}
+
+// documents splits a YAML stream at "---" lines. Unlike
+// utilyaml.YAMLReader it counts empty documents, so that an index in an
+// error is the one a reader counting separators finds. Text before the
+// first "---" is a document only if it is not blank.
+func documents(r *bufio.Reader) func(yield func(document, error) bool) {
+	return func(yield func(document, error) bool) {
+		var cur bytes.Buffer
+		index, line, start := 1, 0, 1
+		first := true
+		emit := func() bool {
+			if first {
+				first = false
+				if len(bytes.TrimSpace(cur.Bytes())) == 0 {
+					return true // nothing before the first separator
+				}
+			}
+			ok := yield(document{data: bytes.Clone(cur.Bytes()), index: index, line: start}, nil)
+			index++
+			cur.Reset()
+			return ok
+		}
+		for {
+			l, err := r.ReadBytes('\n')
+			if len(l) > 0 {
+				line++
+				if isSeparator(l) {
+					if !emit() {
+						return
+					}
+					start = line + 1
+				} else {
+					cur.Write(l)
+				}
+			}
+			if errors.Is(err, io.EOF) {
+				emit()
+				return
+			}
+			if err != nil {
+				yield(document{}, err)
+				return
+			}
+		}
+	}
+}
+
+// isSeparator: "---" alone or followed by white space or a comment.
+func isSeparator(l []byte) bool {
+	rest, ok := bytes.CutPrefix(l, []byte("---"))
+	if !ok {
+		return false
+	}
+	rest = bytes.TrimSpace(rest)
+	return len(rest) == 0 || rest[0] == '#'
 }
 
 // isJSON reports whether the stream starts with "{" (after white space).
@@ -126,6 +183,11 @@ func appendObject(objs []*unstructured.Unstructured, j []byte) ([]*unstructured.
 	}
 	o := &unstructured.Unstructured{}
 	if err := o.UnmarshalJSON(j); err != nil {
+		// The API machinery's message quotes the whole object.
+		var tm struct{ APIVersion, Kind string }
+		if json.Unmarshal(j, &tm) == nil && (tm.APIVersion == "" || tm.Kind == "") {
+			return nil, fmt.Errorf("an object needs both apiVersion and kind")
+		}
 		return nil, err
 	}
 	if o.IsList() {

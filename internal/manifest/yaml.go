@@ -62,13 +62,25 @@ func (e *emitter) mapping(m map[string]any, indent, depth int, inline bool) erro
 		if i > 0 || !inline {
 			e.indent(indent)
 		}
+		start := len(e.buf)
 		e.str(k)
+		// YAML limits an implicit key to 1024 characters (counted here,
+		// more strictly, in bytes); a longer one needs the explicit form
+		// "? key" NL ": value", whose value is indented like a list item.
+		explicit := len(e.buf)-start > maxImplicitKey
+		valueIndent := indent
+		if explicit {
+			key := slices.Clone(e.buf[start:])
+			e.buf = append(append(append(e.buf[:start], '?', ' '), key...), '\n')
+			e.indent(indent)
+			valueIndent = indent + 2
+		}
 		e.buf = append(e.buf, ':')
 		switch v := m[k].(type) {
 		case map[string]any:
 			if len(v) > 0 {
 				e.buf = append(e.buf, '\n')
-				if err := e.mapping(v, indent+2, depth+1, false); err != nil {
+				if err := e.mapping(v, valueIndent+2, depth+1, false); err != nil {
 					return err
 				}
 				continue
@@ -76,7 +88,7 @@ func (e *emitter) mapping(m map[string]any, indent, depth int, inline bool) erro
 		case []any:
 			if len(v) > 0 {
 				e.buf = append(e.buf, '\n')
-				if err := e.sequence(v, indent, depth+1, false); err != nil {
+				if err := e.sequence(v, valueIndent, depth+1, false); err != nil {
 					return err
 				}
 				continue
@@ -122,6 +134,10 @@ func (e *emitter) sequence(l []any, indent, depth int, inline bool) error {
 	}
 	return nil
 }
+
+// maxImplicitKey is the longest key written in the usual "key: value"
+// form; YAML allows 1024 characters up to the ":".
+const maxImplicitKey = 1000
 
 func (e *emitter) indent(n int) {
 	for range n {
