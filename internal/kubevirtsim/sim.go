@@ -125,7 +125,7 @@ func New(restConfig *rest.Config, cfg Config) (*Simulator, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	if err := cfg.Defaults.validate(); err != nil {
+	if err := cfg.Defaults.Validate(); err != nil {
 		return nil, err
 	}
 	dyn, err := dynamic.NewForConfig(rc)
@@ -255,7 +255,7 @@ func (s *Simulator) work(ctx context.Context) {
 // Configure sets the settings for VMs in namespace, replacing the defaults
 // there; VMs already booting pick up the new timing at their next step.
 func (s *Simulator) Configure(namespace string, settings Settings) error {
-	if err := settings.validate(); err != nil {
+	if err := settings.Validate(); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -275,7 +275,7 @@ func (s *Simulator) Reset(namespace string) {
 
 // SetDefaults replaces the default settings.
 func (s *Simulator) SetDefaults(settings Settings) error {
-	if err := settings.validate(); err != nil {
+	if err := settings.Validate(); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -303,7 +303,8 @@ func (s *Simulator) requeueNamespace(namespace string) {
 	}
 }
 
-func (st Settings) validate() error {
+// Validate reports a fault name or delay the simulator cannot play.
+func (st Settings) Validate() error {
 	if st.Fault != NoFault && !validFault(st.Fault) {
 		return fmt.Errorf("kubevirtsim: unknown fault %q (want one of %v)", st.Fault, Faults)
 	}

@@ -28,7 +28,8 @@ var (
 //
 // When etcd or kube-apiserver is missing, tests that call Get are skipped
 // with a message saying how to install them, except when $CI or
-// $VIRTWORK_REQUIRE_CLUSTER is set: then they fail.
+// $VIRTWORK_REQUIRE_CLUSTER is set: then they fail. With
+// $VIRTWORK_SKIP_CLUSTER set no cluster is started and those tests skip.
 func Main(m *testing.M, opts Options) {
 	os.Exit(runMain(m, opts))
 }
@@ -36,6 +37,10 @@ func Main(m *testing.M, opts Options) {
 func runMain(m *testing.M, opts Options) int {
 	if !flag.Parsed() {
 		flag.Parse()
+	}
+	if os.Getenv("VIRTWORK_SKIP_CLUSTER") != "" {
+		sharedErr = errSkipCluster
+		return m.Run()
 	}
 	if opts.Logf == nil && testing.Verbose() {
 		opts.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
@@ -75,6 +80,8 @@ func Get(t testing.TB) *Cluster {
 	switch {
 	case shared != nil:
 		return shared
+	case sharedErr == errSkipCluster:
+		t.Skip("testcluster: VIRTWORK_SKIP_CLUSTER is set")
 	case sharedErr != nil && (os.Getenv("CI") != "" || os.Getenv("VIRTWORK_REQUIRE_CLUSTER") != ""):
 		t.Fatalf("testcluster: %v", sharedErr)
 	case sharedErr != nil:
@@ -84,6 +91,8 @@ func Get(t testing.TB) *Cluster {
 	}
 	return nil
 }
+
+var errSkipCluster = errors.New("VIRTWORK_SKIP_CLUSTER is set")
 
 var notDNSLabel = regexp.MustCompile(`[^a-z0-9-]+`)
 
