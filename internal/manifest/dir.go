@@ -177,10 +177,16 @@ func inspectDir(dir string) (dirState, error) {
 }
 
 // Build builds the kustomization in dir in-process, as `kustomize build`
-// would (no kubectl needed), and returns its objects in kustomize's order.
-// Only files below dir may be loaded, and no plugins run.
+// would (no kubectl needed), and returns its objects in kustomize's order:
+// the kustomization's sortOptions (fifo in a base WriteDir wrote), else
+// kustomize's legacy order by kind and name. Only files below dir may be
+// loaded, and no plugins run.
 func Build(dir string) ([]*unstructured.Unstructured, error) {
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	opts := krusty.MakeDefaultOptions()
+	// Unspecified, as in the kustomize CLI: sortOptions decide, and
+	// kustomize does not log a warning about a conflicting flag.
+	opts.Reorder = krusty.ReorderOptionUnspecified
+	k := krusty.MakeKustomizer(opts)
 	rm, err := k.Run(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)

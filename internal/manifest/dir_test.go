@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"log"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -236,5 +237,49 @@ func TestBuildError(t *testing.T) {
 	_, err := Build(dir)
 	if err == nil || !strings.Contains(err.Error(), "kustomize build "+dir) {
 		t.Fatalf("Build = %v", err)
+	}
+}
+
+// Build orders like the kustomize CLI: a base of WriteDir's keeps its own
+// order (sortOptions fifo), an overlay without sortOptions gets
+// kustomize's legacy order, and neither logs a warning.
+func TestBuildOrder(t *testing.T) {
+	var logged strings.Builder
+	log.SetOutput(&logged)
+	defer log.SetOutput(os.Stderr)
+
+	parent := t.TempDir()
+	base := filepath.Join(parent, "base")
+	objs := append([]*unstructured.Unstructured{vm("cpu-9", 2)}, append(set(0), vm("cpu-10", 2))...)
+	if err := WriteDir(base, objs); err != nil {
+		t.Fatal(err)
+	}
+	names := func(objs []*unstructured.Unstructured) string {
+		var out []string
+		for _, o := range objs {
+			out = append(out, o.GetName())
+		}
+		return strings.Join(out, " ")
+	}
+	built, err := Build(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(built), "cpu-9 ns s cpu-10"; got != want {
+		t.Errorf("base order %q, want %q", got, want)
+	}
+	overlay := filepath.Join(parent, "overlay")
+	if err := os.Mkdir(overlay, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(overlay, KustomizationFile), "resources:\n- ../base\n")
+	if built, err = Build(overlay); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(built), "ns s cpu-10 cpu-9"; got != want {
+		t.Errorf("overlay order %q, want %q", got, want)
+	}
+	if logged.Len() > 0 {
+		t.Errorf("kustomize logged: %s", logged.String())
 	}
 }
