@@ -1,6 +1,7 @@
 package render
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 
@@ -27,6 +28,10 @@ var scheme = func() *runtime.Scheme {
 	return s
 }()
 
+// ErrUnknownKind is wrapped by Check's error for a kind outside the
+// APIs it knows, so that a caller may choose to let such objects pass.
+var ErrUnknownKind = errors.New("kind unknown to virtwork")
+
 // Check strictly decodes obj into the Go type of its kind (k8s.io/api,
 // kubevirt.io/api, CDI v1beta1): a field the type does not have, or a
 // value of the wrong type, is an error naming the object and the field
@@ -39,7 +44,7 @@ func Check(obj *unstructured.Unstructured) error {
 	gvk := obj.GroupVersionKind()
 	typed, err := scheme.New(gvk)
 	if err != nil {
-		return fmt.Errorf("%s: virtwork does not know kind %q in apiVersion %q", describe(obj), gvk.Kind, obj.GetAPIVersion())
+		return fmt.Errorf("%s: %w: %q in apiVersion %q", describe(obj), ErrUnknownKind, gvk.Kind, obj.GetAPIVersion())
 	}
 	if err := strictDecode(obj.Object, reflect.TypeOf(typed)); err != nil {
 		return fmt.Errorf("%s does not match the %s API: %w", describe(obj), gvk.GroupVersion(), err)

@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -601,8 +602,12 @@ func TestCheck(t *testing.T) {
 		{Object: map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "s"}, "spec": map[string]any{"ports": []any{map[string]any{"prot": int64(1)}}}}},
 		{Object: map[string]any{"apiVersion": "example.com/v1", "kind": "Widget", "metadata": map[string]any{"name": "w"}}},
 	} {
-		if err := Check(o); err == nil {
+		err := Check(o)
+		if err == nil {
 			t.Errorf("Check accepted %v", o.Object)
+		}
+		if unknown := o.GetKind() == "Widget"; errors.Is(err, ErrUnknownKind) != unknown {
+			t.Errorf("Check(%s) = %v; ErrUnknownKind only for kinds outside the known APIs", o.GetKind(), err)
 		}
 	}
 }

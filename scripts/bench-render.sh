@@ -9,6 +9,7 @@
 # RSS; render/encode <= 2. The machine may be shared: compare within a run.
 #
 # Usage: scripts/bench-render.sh [RUNS]   (RUNS per size, best kept; default 3)
+# CPU is user + system time, less disturbed by other load than wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,21 +25,23 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/virtwork" ./cmd/virtwork
 
-printf '%-8s %12s %14s %12s\n' "VMs" "wall (s)" "peak RSS (MiB)" "output (MB)"
+printf '%-8s %10s %10s %16s %12s\n' "VMs" "wall (s)" "CPU (s)" "peak RSS (MiB)" "output (MB)"
 for n in "${sizes[@]}"; do
-	best_wall="" best_rss=""
+	best_wall="" best_cpu="" best_rss=""
 	for _ in $(seq "$runs"); do
 		/usr/bin/time -v -o "$tmp/time" "$tmp/virtwork" render --workloads cpu --vm-count "$n" >"$tmp/out.yaml"
 		wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {
 			n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$tmp/time")
+		cpu=$(awk -F': ' '/User time|System time/ { s += $2 } END { print s }' "$tmp/time")
 		rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$tmp/time")
 		if [ -z "$best_wall" ] || awk "BEGIN { exit !($wall < $best_wall) }"; then best_wall=$wall; fi
+		if [ -z "$best_cpu" ] || awk "BEGIN { exit !($cpu < $best_cpu) }"; then best_cpu=$cpu; fi
 		if [ -z "$best_rss" ] || [ "$rss" -lt "$best_rss" ]; then best_rss=$rss; fi
 	done
 	size=$(stat -c %s "$tmp/out.yaml")
-	printf '%-8s %12.2f %14.1f %12.1f\n' "$n" "$best_wall" "$(awk "BEGIN { print $best_rss / 1024 }")" "$(awk "BEGIN { print $size / 1e6 }")"
+	printf '%-8s %10.2f %10.2f %16.1f %12.1f\n' "$n" "$best_wall" "$best_cpu" "$(awk "BEGIN { print $best_rss / 1024 }")" "$(awk "BEGIN { print $size / 1e6 }")"
 done
 
 echo
 echo "go test -bench (ns/op; render/encode = (render + encode) / encode, same iterations):"
-go test -run '^$' -bench '^Benchmark(Render|Encode)$' -benchtime 5x ./render | grep -E '^Benchmark'
+go test -run '^$' -bench '^Benchmark(Render|Encode)$' -benchtime 1s ./render | grep -E '^Benchmark'
