@@ -17,6 +17,7 @@ type cli struct {
 	Render    renderCmd    `cmd:"" help:"Render VMs, Services, cloud-init Secrets and the Namespace as YAML."`
 	Workloads workloadsCmd `cmd:"" help:"List the workloads, or show one's CUE definition and settings."`
 	Version   versionCmd   `cmd:"" help:"Print virtwork's version."`
+	History   historyCmd   `cmd:"" help:"List, show and prune the recorded apply and destroy runs."`
 }
 
 // env is what a command may touch of the process; tests substitute it.

@@ -40,8 +40,9 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"golden":   cmdGolden,
-			"userdata": cmdUserdata,
+			"golden":      cmdGolden,
+			"userdata":    cmdUserdata,
+			"seedhistory": cmdSeedHistory,
 		},
 	})
 }

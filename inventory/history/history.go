@@ -180,7 +180,7 @@ func (db *DB) with(readOnly bool, fn func(*bolt.DB) error) (err error) {
 func (db *DB) openError(err error) error {
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
-		return fmt.Errorf("%w: history database %s is locked by another virtwork process; retry, or pass --no-history", ErrLocked, db.path)
+		return kindError{ErrLocked, fmt.Sprintf("history database %s is locked by another virtwork process; retry, or pass --no-history", db.path)}
 	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum),
 		errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrInvalidMapping):
 		return db.corrupt(err)
@@ -195,9 +195,18 @@ func (db *DB) openError(err error) error {
 }
 
 func (db *DB) corrupt(cause error) error {
-	return fmt.Errorf("%w: history database %s is unreadable (%v); move it aside with 'mv %s %s.broken' (a new one is started on the next run), or pass --no-history to apply or destroy without recording",
-		ErrCorrupt, db.path, cause, db.path, db.path)
+	return kindError{ErrCorrupt, fmt.Sprintf("history database %s is unreadable (%v); move it aside with 'mv %s %s.broken' (a new one is started on the next run), or pass --no-history to apply or destroy without recording",
+		db.path, cause, db.path, db.path)}
 }
+
+// kindError is a whole message that errors.Is matches to its kind.
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e kindError) Error() string { return e.msg }
+func (e kindError) Unwrap() error { return e.kind }
 
 // version reads the schema version: 0 for a new file.
 func (db *DB) version(tx *bolt.Tx) (int, error) {

@@ -59,8 +59,8 @@ type Run struct {
 	Counts map[string]int `json:"counts,omitempty"`
 	// VMCount is the number of VMs in the run, ReadyCount how many became
 	// Ready.
-	VMCount    int `json:"vms"`
-	ReadyCount int `json:"ready"`
+	VMCount    int `json:"vmCount"`
+	ReadyCount int `json:"readyCount"`
 	// Latency of the VMs that became Ready, and of those whose guest agent
 	// connected.
 	Ready          *Stats `json:"readyLatency,omitempty"`
@@ -74,7 +74,7 @@ type Run struct {
 	// List leaves them empty, Get fills them in.
 	Objects  []Object  `json:"objects,omitempty"`
 	Problems []Problem `json:"problems,omitempty"`
-	VMs      []VM      `json:"vmDetails,omitempty"`
+	VMs      []VM      `json:"vms,omitempty"`
 }
 
 // Config is the effective configuration of a run without its secrets: of
