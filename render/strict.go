@@ -224,9 +224,12 @@ func fieldsOf(t reflect.Type) *structFields {
 }
 
 // collect adds t's JSON fields to into and reports whether any field has
-// a name from a json tag.
+// a name from a json tag. Fields of embedded structs come second and
+// never replace a field of the same name declared directly, as in
+// encoding/json, where the shallower field wins.
 func collect(t reflect.Type, into map[string]field) bool {
 	named := false
+	var embedded []reflect.Type
 	for i := range t.NumField() {
 		f := t.Field(i)
 		tag := f.Tag.Get("json")
@@ -239,7 +242,7 @@ func collect(t reflect.Type, into map[string]field) bool {
 			ft = ft.Elem()
 		}
 		if f.Anonymous && (name == "" || opts == "inline") && ft.Kind() == reflect.Struct {
-			named = collect(ft, into) || named
+			embedded = append(embedded, ft)
 			continue
 		}
 		if !f.IsExported() {
@@ -251,6 +254,15 @@ func collect(t reflect.Type, into map[string]field) bool {
 			named = true
 		}
 		into[name] = field{typ: f.Type}
+	}
+	for _, et := range embedded {
+		inner := map[string]field{}
+		named = collect(et, inner) || named
+		for k, f := range inner {
+			if _, ok := into[k]; !ok {
+				into[k] = f
+			}
+		}
 	}
 	return named
 }
