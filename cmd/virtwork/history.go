@@ -200,7 +200,7 @@ func showRun(w io.Writer, r *history.Run) error {
 		}
 	}
 	if r.Ready != nil || r.AgentConnected != nil {
-		fmt.Fprintln(tw, "\nLATENCY (from the VM's apply call)\tVMS\tMIN\tP50\tP90\tP99\tMAX\tAVG")
+		fmt.Fprintln(tw, "\nLATENCY (created VMs, from apply call)\tVMS\tMIN\tP50\tP90\tP99\tMAX\tAVG")
 		for _, l := range []struct {
 			name string
 			s    *history.Stats

@@ -147,6 +147,24 @@ func TestAgentConnectedLatency(t *testing.T) {
 	}
 }
 
+func TestLatencyCoversCreatedVMsOnly(t *testing.T) {
+	db := tempDB(t)
+	evs := applyEvents(time.Now(), "ns", "a", 4)
+	// vm-0001 and vm-0002 were there already: Ready as soon as seen.
+	for _, ev := range evs {
+		if o := ev.Object; o != nil && (o.Ref.Name == "vm-0001" || o.Ref.Name == "vm-0002") {
+			o.Result = event.Unchanged
+		}
+	}
+	run := record(t, db, Meta{Command: "apply"}, evs, nil)
+	if s := run.Ready; s == nil || s.Count != 2 || s.Min != Seconds(time.Second) || s.Max != Seconds(4*time.Second) {
+		t.Errorf("ready latency = %+v, want over vm-0000 and vm-0003 (1s, 4s)", s)
+	}
+	if run.ReadyCount != 4 {
+		t.Errorf("ready count %d, want all 4", run.ReadyCount)
+	}
+}
+
 func TestQuantiles(t *testing.T) {
 	s := func(n float64) Seconds { return Seconds(n * float64(time.Second)) }
 	hundred := make([]time.Duration, 100)
