@@ -382,3 +382,11 @@ func TestDiff(t *testing.T) {
 		t.Errorf("diff shows Secret data:\n%s", d)
 	}
 }
+
+func TestApplyIntoMissingNamespace(t *testing.T) {
+	e := newEnv(t)
+	_, _, err := e.apply(set(t, 1, "cpu"), apply.Options{Namespace: e.ns + "-missing"})
+	if err == nil || !strings.Contains(err.Error(), "namespace "+e.ns+"-missing does not exist") {
+		t.Errorf("error %v: want it to say the namespace does not exist", err)
+	}
+}

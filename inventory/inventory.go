@@ -178,6 +178,8 @@ func (c *Client) Save(ctx context.Context, objs object.ObjMetadataSet) error {
 	case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
 		return fmt.Errorf("inventory ConfigMap %s/%s was changed by someone else during this run (another virtwork run for instance %q?): run again once it is done",
 			c.inv.Namespace, c.inv.ConfigMapName(), c.inv.Name)
+	case apierrors.IsNotFound(err) && c.live == nil:
+		return fmt.Errorf("namespace %s does not exist: create it, or apply a set that includes it (virtwork render does)", c.inv.Namespace)
 	case apierrors.IsNotFound(err) && c.live != nil:
 		return fmt.Errorf("inventory ConfigMap %s/%s vanished during this run (deleted by someone else?): run again to recreate it",
 			c.inv.Namespace, c.inv.ConfigMapName())

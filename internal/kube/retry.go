@@ -1,7 +1,9 @@
 package kube
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -90,9 +92,8 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			t.stats.GaveUp.Add(1)
 			if resp != nil {
 				// Let client-go turn the answer into its usual
-				// StatusError (its message names the status); the
-				// count above records that retries were used up.
-				return resp, nil
+				// StatusError, with the retries told in its message.
+				return noteGaveUp(resp, attempt), nil
 			}
 			return nil, &GaveUpError{Method: req.Method, URL: req.URL.Redacted(), Attempts: attempt, Last: last, Err: err}
 		}
@@ -106,6 +107,28 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
+}
+
+// noteGaveUp appends "(still failing after N attempts)" to the message of
+// an API Status in resp's body, so that the error users see says that
+// virtwork retried.
+func noteGaveUp(resp *http.Response, attempts int) *http.Response {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if err == nil {
+		var status map[string]any
+		if json.Unmarshal(body, &status) == nil && status["kind"] == "Status" {
+			msg, _ := status["message"].(string)
+			status["message"] = fmt.Sprintf("%s (still failing after %d attempts)", msg, attempts)
+			if b, err := json.Marshal(status); err == nil {
+				body = b
+			}
+		}
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Del("Content-Length")
+	return resp
 }
 
 // classify says whether a result is transient, how long to wait before the

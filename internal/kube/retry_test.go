@@ -49,7 +49,9 @@ func TestRetryGivesUpAndCounts(t *testing.T) {
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadGateway)
+		_, _ = w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","message":"bad gateway","code":502}`))
 	}))
 	defer srv.Close()
 	stats := &RetryStats{}
@@ -57,7 +59,11 @@ func TestRetryGivesUpAndCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if !strings.Contains(string(body), `"message":"bad gateway (still failing after 4 attempts)"`) {
+		t.Errorf("body %s: want the retries told in the Status message", body)
+	}
 	if resp.StatusCode != http.StatusBadGateway || calls.Load() != 4 || stats.GaveUp.Load() != 1 {
 		t.Errorf("status %d, %d calls, gave up %d; want 502, 4 calls, 1", resp.StatusCode, calls.Load(), stats.GaveUp.Load())
 	}
