@@ -45,12 +45,20 @@ func WriteDir(dir string, objs []*unstructured.Unstructured) error {
 	if err != nil {
 		return err
 	}
+	dir, err = filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	if wd, err := os.Getwd(); err == nil && wd == dir {
+		// Replacing it would leave the shell in a deleted directory.
+		return fmt.Errorf("output directory %s is the current directory; name it from its parent (e.g. -o ../%s)", dir, filepath.Base(dir))
+	}
 	previous, err := inspectDir(dir)
 	if err != nil {
 		return err
 	}
 
-	parent := filepath.Dir(filepath.Clean(dir))
+	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return fmt.Errorf("output directory: %w", err)
 	}

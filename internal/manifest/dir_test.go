@@ -283,3 +283,17 @@ func TestBuildOrder(t *testing.T) {
 		t.Errorf("kustomize logged: %s", logged.String())
 	}
 }
+
+func TestWriteDirRefusesCurrentDirectory(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := WriteDir(".", set(1)); err == nil || !strings.Contains(err.Error(), "is the current directory") {
+		t.Fatalf("WriteDir(.) = %v", err)
+	}
+	if err := WriteDir("sub", set(1)); err != nil {
+		t.Fatalf("relative path: %v", err)
+	}
+	if got := listDir(t, dir); !slices.Equal(got, []string{"sub"}) {
+		t.Errorf("entries %v", got)
+	}
+}
