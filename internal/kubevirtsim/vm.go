@@ -48,6 +48,9 @@ type vmClock struct {
 	vmiUID    types.UID
 	bootStart time.Time
 	boot      time.Duration
+	// written is the last status written per object (resource/name/uid), so
+	// that a cache still showing the older status causes no repeated write.
+	written map[string]string
 }
 
 func (s *Simulator) clock(key string, uid types.UID) *vmClock {
@@ -55,7 +58,7 @@ func (s *Simulator) clock(key string, uid types.UID) *vmClock {
 	defer s.mu.Unlock()
 	c := s.clocks[key]
 	if c == nil || c.vmUID != uid {
-		c = &vmClock{vmUID: uid, dvStart: map[string]time.Time{}}
+		c = &vmClock{vmUID: uid, dvStart: map[string]time.Time{}, written: map[string]string{}}
 		s.clocks[key] = c
 	}
 	return c
@@ -127,7 +130,7 @@ func (s *Simulator) reconcile(ctx context.Context, key string) (time.Duration, e
 		}
 		status, phase, next := dataVolumeStatus(dv, now, start, waiting, st.DataVolumeDelay, fault == DataVolumeFailed)
 		p.after(next)
-		if err := s.patchStatus(ctx, DataVolumes, dv, status); err != nil {
+		if err := s.patchStatus(ctx, clk, DataVolumes, dv, status); err != nil {
 			return 0, err
 		}
 		switch phase {
@@ -169,13 +172,13 @@ func (s *Simulator) reconcile(ctx context.Context, key string) (time.Duration, e
 		}
 		status, next := vmiStatus(vmi, now, clk.bootStart, clk.boot, st.AgentDelay, fault)
 		p.after(next)
-		if err := s.patchStatus(ctx, VirtualMachineInstances, vmi, status); err != nil {
+		if err := s.patchStatus(ctx, clk, VirtualMachineInstances, vmi, status); err != nil {
 			return 0, err
 		}
 		p.vmiStatus = status
 	}
 	p.dvFailed, p.dvsReady = dvFailed, dvsReady
-	if err := s.patchStatus(ctx, VirtualMachines, vm, vmStatus(p)); err != nil {
+	if err := s.patchStatus(ctx, clk, VirtualMachines, vm, vmStatus(p)); err != nil {
 		return 0, err
 	}
 	return p.next, nil
@@ -363,7 +366,7 @@ func (s *Simulator) deleteDependents(ctx context.Context, namespace, name string
 // patchStatus writes status through the status subresource when it differs
 // from what the object shows. A merge patch needs no resourceVersion, so a
 // lagging cache causes no conflicts.
-func (s *Simulator) patchStatus(ctx context.Context, gvr schema.GroupVersionResource, o *unstructured.Unstructured, status map[string]any) error {
+func (s *Simulator) patchStatus(ctx context.Context, clk *vmClock, gvr schema.GroupVersionResource, o *unstructured.Unstructured, status map[string]any) error {
 	current, _, _ := unstructured.NestedMap(o.Object, "status")
 	if sameStatus(current, status) {
 		return nil
@@ -372,6 +375,10 @@ func (s *Simulator) patchStatus(ctx context.Context, gvr schema.GroupVersionReso
 	if err != nil {
 		return err
 	}
+	writtenKey := gvr.Resource + "/" + o.GetName() + "/" + string(o.GetUID())
+	if clk.written[writtenKey] == string(patch) {
+		return nil
+	}
 	_, err = s.dyn.Resource(gvr).Namespace(o.GetNamespace()).Patch(ctx, o.GetName(), types.MergePatchType, patch, metav1.PatchOptions{}, "status")
 	if apierrors.IsNotFound(err) {
 		return nil // deleted meanwhile; its delete event brings the VM back
@@ -379,6 +386,7 @@ func (s *Simulator) patchStatus(ctx context.Context, gvr schema.GroupVersionReso
 	if err != nil {
 		return fmt.Errorf("updating %s %s status: %w", gvr.Resource, o.GetName(), err)
 	}
+	clk.written[writtenKey] = string(patch)
 	return nil
 }
 
