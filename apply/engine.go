@@ -129,7 +129,7 @@ func (e *engine) explain(err error) error { return kube.Explain(err, e.kc.Host()
 // then the run stops at once rather than failing every object alike.
 func fatal(err error) bool {
 	var unreachable *kube.UnreachableError
-	return apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || meta.IsNoMatchError(err) ||
+	return kube.IsPermissionDenied(err) || apierrors.IsUnauthorized(err) || meta.IsNoMatchError(err) ||
 		errors.As(err, &unreachable)
 }
 

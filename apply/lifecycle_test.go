@@ -390,3 +390,13 @@ func TestApplyIntoMissingNamespace(t *testing.T) {
 		t.Errorf("error %v: want it to say the namespace does not exist", err)
 	}
 }
+
+func TestWaitForAgent(t *testing.T) {
+	e := newEnv(t)
+	s, _, err := e.apply([]*unstructured.Unstructured{vm(t, "cpu-1")}, apply.Options{WaitFor: "agent"})
+	mustSucceed(t, s, err)
+	v := s.VMs[0]
+	if v.AgentConnected.IsZero() || v.AgentConnected.Before(v.Ready) {
+		t.Errorf("VM %+v: want AgentConnected seen, not before Ready", v)
+	}
+}

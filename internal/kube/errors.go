@@ -47,12 +47,19 @@ func Explain(err error, host string) error {
 		return err
 	}
 	switch {
-	case apierrors.IsForbidden(err):
+	case IsPermissionDenied(err):
 		return fmt.Errorf("permission denied: %s (ask a cluster admin for a Role in that namespace that grants it)", apiMessage(err))
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("the API server at %s rejected the credentials: %s (check --kubeconfig and --context; the token may have expired)", host, apiMessage(err))
 	}
 	return err
+}
+
+// IsPermissionDenied reports an RBAC denial. Other 403 answers (an exceeded
+// ResourceQuota, a denying admission webhook) are about the object, not the
+// user's rights.
+func IsPermissionDenied(err error) bool {
+	return apierrors.IsForbidden(err) && strings.Contains(apiMessage(err), " cannot ")
 }
 
 // NotInstalled says which add-on provides a missing kind.

@@ -37,3 +37,10 @@ func TestExplainLeavesOtherErrorsAlone(t *testing.T) {
 		t.Errorf("Explain changed %v into %v", err, got)
 	}
 }
+
+func TestQuotaIsNotPermissionDenied(t *testing.T) {
+	err := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "p", errors.New("exceeded quota: compute, requested: cpu=2"))
+	if IsPermissionDenied(err) || strings.HasPrefix(Explain(err, "").Error(), "permission denied") {
+		t.Errorf("a quota error is called a permission problem: %v", Explain(err, ""))
+	}
+}
