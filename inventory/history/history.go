@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -80,8 +81,9 @@ type DB struct {
 	LockTimeout time.Duration
 }
 
-// Open checks the history database at path, creating it (and its
-// directory) when missing and upgrading an older schema, and returns a
+// Open checks the history database at path (bbolt's consistency check of
+// every page), creating it (and its directory) when missing and upgrading
+// an older schema, and returns a
 // handle for later short transactions. It fails fast, before any cluster
 // work, with ErrLocked or ErrCorrupt in a one-line error that names the
 // file and the way out.
@@ -97,7 +99,20 @@ func Open(path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("history database %s: %w", abs, err)
 	}
-	if err := db.update(func(*bolt.Tx) error { return nil }); err != nil {
+	err = db.with(false, func(bdb *bolt.DB) error {
+		if err := bdb.Update(db.migrate); err != nil {
+			return err
+		}
+		// Walk every page now, so that damage deep in the file stops the
+		// command here rather than when the run's end is written.
+		return bdb.View(func(tx *bolt.Tx) error {
+			for err := range tx.Check() {
+				return db.corrupt(err)
+			}
+			return nil
+		})
+	})
+	if err != nil {
 		return nil, err
 	}
 	return db, nil
@@ -116,6 +131,12 @@ func (db *DB) Path() string { return db.path }
 // fileLocks serializes this process's opens of one file: bbolt's flock
 // would also do it, but only by polling.
 var fileLocks sync.Map // path -> *sync.Mutex
+
+// brokenFiles remembers files on which bbolt.Open panicked. Such an open
+// leaves the file mapped, and the mapping keeps bbolt's lock until the
+// process ends; later calls get the same error at once rather than after
+// the lock timeout.
+var brokenFiles sync.Map // path -> error
 
 func (db *DB) lockTimeout() time.Duration {
 	if db.LockTimeout > 0 {
@@ -155,17 +176,28 @@ func (db *DB) view(fn func(*bolt.Tx) error) error {
 }
 
 // with opens the file, runs fn and closes it. bbolt panics on some damaged
-// pages; that is turned into ErrCorrupt like its open errors.
+// pages, and reading a page of the mapped file past its end (a truncated
+// file) faults; both become ErrCorrupt like its open errors, instead of
+// killing the process in the middle of an apply. (bbolt works in the
+// calling goroutine, which SetPanicOnFault covers.)
 func (db *DB) with(readOnly bool, fn func(*bolt.DB) error) (err error) {
 	mu, _ := fileLocks.LoadOrStore(db.path, new(sync.Mutex))
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
+	if err, ok := brokenFiles.Load(db.path); ok {
+		return err.(error)
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	var bdb *bolt.DB
 	defer func() {
 		if r := recover(); r != nil {
 			err = db.corrupt(fmt.Errorf("%v", r))
+			if bdb == nil {
+				brokenFiles.Store(db.path, err)
+			}
 		}
 	}()
-	bdb, err := bolt.Open(db.path, 0o600, &bolt.Options{Timeout: db.lockTimeout(), ReadOnly: readOnly})
+	bdb, err = bolt.Open(db.path, 0o600, &bolt.Options{Timeout: db.lockTimeout(), ReadOnly: readOnly})
 	if err != nil {
 		return db.openError(err)
 	}

@@ -1,6 +1,7 @@
 package history
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -463,6 +464,46 @@ func TestCorruptFile(t *testing.T) {
 	os.Rename(garbage, garbage+".broken")
 	if err := Check(garbage); err != nil {
 		t.Errorf("after mv: %v", err)
+	}
+}
+
+// TestDamagedFile: a cut-off file and one with overwritten pages, as a
+// crash or a full disk leave them, give ErrCorrupt; neither crashes the
+// process (reading a mapped page past the end of a file faults).
+func TestDamagedFile(t *testing.T) {
+	damage := map[string]func(path string, size int64) error{
+		"truncated": func(path string, size int64) error { return os.Truncate(path, size/4) },
+		"overwritten": func(path string, size int64) error {
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = f.WriteAt(bytes.Repeat([]byte{0xab}, 4*4096), 3*4096)
+			return err
+		},
+	}
+	for name, hurt := range damage {
+		t.Run(name, func(t *testing.T) {
+			db := tempDB(t)
+			for range 20 {
+				record(t, db, Meta{Command: "apply"}, applyEvents(time.Now(), "ns", "a", 200), nil)
+			}
+			fi, err := os.Stat(db.Path())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := hurt(db.Path(), fi.Size()); err != nil {
+				t.Fatal(err)
+			}
+			if err := Check(db.Path()); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "mv "+db.Path()) {
+				t.Errorf("Check = %v, want ErrCorrupt with the way out", err)
+			}
+			// Not ErrLocked: a failed open may leave the file mapped and locked.
+			if _, err := db.List(Filter{}); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("List = %v, want ErrCorrupt", err)
+			}
+		})
 	}
 }
 
