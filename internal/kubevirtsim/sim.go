@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
@@ -107,6 +108,7 @@ type Simulator struct {
 	mu         sync.Mutex
 	namespaces map[string]Settings
 	clocks     map[string]*vmClock
+	orphaned   map[types.UID]bool // VMs deleted with propagationPolicy Orphan
 
 	nsf    *namespaceFinalizer
 	synced chan struct{}
@@ -145,6 +147,7 @@ func New(restConfig *rest.Config, cfg Config) (*Simulator, error) {
 		factory:    dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0),
 		namespaces: map[string]Settings{},
 		clocks:     map[string]*vmClock{},
+		orphaned:   map[types.UID]bool{},
 		synced:     make(chan struct{}),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[string](),

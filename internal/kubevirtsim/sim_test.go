@@ -525,3 +525,33 @@ func BenchmarkThousandVMsToReady(b *testing.B) {
 		})
 	}
 }
+
+// With no garbage collector running, the simulator completes foreground
+// and orphan deletions of VMs the way the collector would.
+func TestForegroundAndOrphanDeletionOfAVMComplete(t *testing.T) {
+	e := setup(t, kubevirtsim.Settings{})
+	for _, policy := range []metav1.DeletionPropagation{metav1.DeletePropagationForeground, metav1.DeletePropagationOrphan} {
+		name := strings.ToLower(string(policy))
+		e.create(vm(name, "Always", nil))
+		waitPrintable(t, e, name, "Running")
+		err := e.dyn.Resource(vms).Namespace(e.ns).Delete(context.Background(), name, metav1.DeleteOptions{PropagationPolicy: &policy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, func() string {
+			_, errVM := e.get(vms, name)
+			_, errVMI := e.get(vmis, name)
+			_, errDV := e.get(dvs, name+"-data")
+			// Foreground deletes the dependents; Orphan leaves them.
+			foreground := policy == metav1.DeletePropagationForeground
+			if apierrors.IsNotFound(errVM) && apierrors.IsNotFound(errVMI) == foreground && apierrors.IsNotFound(errDV) == foreground {
+				return ""
+			}
+			return fmt.Sprintf("%s deletion: VM get: %v; VMI get: %v; DataVolume get: %v", policy, errVM, errVMI, errDV)
+		})
+	}
+	dv, err := e.get(dvs, "orphan-data")
+	if err != nil || len(dv.GetOwnerReferences()) != 0 {
+		t.Errorf("orphaned DataVolume: err %v, owner references %v; want it kept without owner", err, dv.GetOwnerReferences())
+	}
+}

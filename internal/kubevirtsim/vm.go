@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -82,11 +83,14 @@ func (s *Simulator) reconcile(ctx context.Context, key string) (time.Duration, e
 		return 0, err
 	}
 	vm := asUnstructured(obj)
-	if !exists || vm == nil || vm.GetDeletionTimestamp() != nil {
+	if !exists || vm == nil {
 		// No garbage collector runs with a bare API server: delete the
 		// VM's dependents here, as the owner references ask.
 		s.forget(key)
 		return 0, s.deleteDependents(ctx, namespace, name)
+	}
+	if vm.GetDeletionTimestamp() != nil {
+		return 0, s.finishDeletion(ctx, vm)
 	}
 	now := time.Now()
 	st := s.settingsFor(namespace)
@@ -300,7 +304,7 @@ func (s *Simulator) createDataVolume(ctx context.Context, vm *unstructured.Unstr
 		"spec":       spec,
 	}}
 	_, err := s.dyn.Resource(DataVolumes).Namespace(vm.GetNamespace()).Create(ctx, dv, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
+	if err != nil && !apierrors.IsAlreadyExists(err) && !terminating(err) {
 		return fmt.Errorf("creating DataVolume %s: %w", dv.GetName(), err)
 	}
 	return nil
@@ -333,7 +337,7 @@ func (s *Simulator) createVMI(ctx context.Context, vm *unstructured.Unstructured
 		"spec":       spec,
 	}}
 	created, err := s.dyn.Resource(VirtualMachineInstances).Namespace(vm.GetNamespace()).Create(ctx, vmi, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
+	if apierrors.IsAlreadyExists(err) || terminating(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -342,25 +346,120 @@ func (s *Simulator) createVMI(ctx context.Context, vm *unstructured.Unstructured
 	return created, nil
 }
 
-func (s *Simulator) deleteDependents(ctx context.Context, namespace, name string) error {
-	if _, ok := s.cachedVMI(namespace + "/" + name); ok {
-		err := s.dyn.Resource(VirtualMachineInstances).Namespace(namespace).Delete(ctx, name, metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("deleting VMI: %w", err)
+// finishDeletion plays the garbage collector for a VM deleted with
+// propagationPolicy Foreground or Orphan: the VM keeps a finalizer until its
+// dependents are gone (Foreground) or released (Orphan).
+func (s *Simulator) finishDeletion(ctx context.Context, vm *unstructured.Unstructured) error {
+	finalizers := vm.GetFinalizers()
+	orphan := slices.Contains(finalizers, metav1.FinalizerOrphanDependents)
+	if orphan {
+		if err := s.releaseDependents(ctx, vm); err != nil {
+			return err
+		}
+	} else {
+		if err := s.deleteDependents(ctx, vm.GetNamespace(), vm.GetName()); err != nil {
+			return err
+		}
+		_, vmiLeft := s.cachedVMI(vm.GetNamespace() + "/" + vm.GetName())
+		dvsLeft, _ := s.dvs.GetIndexer().ByIndex(ownerIndex, vm.GetNamespace()+"/"+vm.GetName())
+		if vmiLeft || len(dvsLeft) > 0 {
+			return nil // their delete events bring the VM back
 		}
 	}
-	dvs, err := s.dvs.GetIndexer().ByIndex(ownerIndex, namespace+"/"+name)
+	kept := slices.DeleteFunc(slices.Clone(finalizers), func(f string) bool {
+		return f == metav1.FinalizerDeleteDependents || f == metav1.FinalizerOrphanDependents
+	})
+	if len(kept) == len(finalizers) {
+		return nil
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"finalizers": kept, "resourceVersion": vm.GetResourceVersion()}})
 	if err != nil {
 		return err
 	}
-	for _, obj := range dvs {
-		dv := asUnstructured(obj)
-		err := s.dyn.Resource(DataVolumes).Namespace(namespace).Delete(ctx, dv.GetName(), metav1.DeleteOptions{})
+	_, err = s.dyn.Resource(VirtualMachines).Namespace(vm.GetNamespace()).Patch(ctx, vm.GetName(), types.MergePatchType, patch, metav1.PatchOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("removing the garbage collector's finalizer: %w", err)
+	}
+	return nil
+}
+
+// releaseDependents removes the VM's owner reference from its VMI and
+// DataVolumes, as the garbage collector does for an orphaning deletion.
+func (s *Simulator) releaseDependents(ctx context.Context, vm *unstructured.Unstructured) error {
+	s.mu.Lock()
+	s.orphaned[vm.GetUID()] = true
+	s.mu.Unlock()
+	deps, err := s.dependents(vm.GetNamespace(), vm.GetName())
+	if err != nil {
+		return err
+	}
+	for _, d := range deps {
+		if !ownedBy(d.obj, vm) {
+			continue
+		}
+		patch := []byte(`{"metadata":{"ownerReferences":null}}`)
+		_, err := s.dyn.Resource(d.gvr).Namespace(vm.GetNamespace()).Patch(ctx, d.obj.GetName(), types.MergePatchType, patch, metav1.PatchOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("deleting DataVolume %s: %w", dv.GetName(), err)
+			return fmt.Errorf("releasing %s %s: %w", d.gvr.Resource, d.obj.GetName(), err)
 		}
 	}
 	return nil
+}
+
+type dependent struct {
+	gvr schema.GroupVersionResource
+	obj *unstructured.Unstructured
+}
+
+// dependents returns the cached VMI and DataVolumes of VM namespace/name.
+func (s *Simulator) dependents(namespace, name string) ([]dependent, error) {
+	var deps []dependent
+	if vmi, ok := s.cachedVMI(namespace + "/" + name); ok && ownerVM(vmi) == name {
+		deps = append(deps, dependent{VirtualMachineInstances, vmi})
+	}
+	dvs, err := s.dvs.GetIndexer().ByIndex(ownerIndex, namespace+"/"+name)
+	if err != nil {
+		return nil, err
+	}
+	for _, obj := range dvs {
+		deps = append(deps, dependent{DataVolumes, asUnstructured(obj)})
+	}
+	return deps, nil
+}
+
+// terminating reports a create refused because the namespace is going away
+// (its VMs are about to be deleted too).
+func terminating(err error) bool {
+	return apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause)
+}
+
+func (s *Simulator) deleteDependents(ctx context.Context, namespace, name string) error {
+	deps, err := s.dependents(namespace, name)
+	if err != nil {
+		return err
+	}
+	for _, d := range deps {
+		if s.isOrphaned(d.obj) {
+			continue // released by an orphaning deletion; the cache lags
+		}
+		err := s.dyn.Resource(d.gvr).Namespace(namespace).Delete(ctx, d.obj.GetName(), metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting %s %s: %w", d.gvr.Resource, d.obj.GetName(), err)
+		}
+	}
+	return nil
+}
+
+func (s *Simulator) isOrphaned(o *unstructured.Unstructured) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ref := range o.GetOwnerReferences() {
+		if s.orphaned[ref.UID] {
+			return true
+		}
+	}
+	return false
 }
 
 // patchStatus writes status through the status subresource when it differs
