@@ -78,3 +78,19 @@ func fileSize(b *testing.B, path string) int64 {
 	}
 	return fi.Size()
 }
+
+// BenchmarkOpen opens (and checks every page of) a database of 100 runs
+// of 1,000 VMs, as apply and destroy do before touching the cluster.
+func BenchmarkOpen(b *testing.B) {
+	db := tempDB(b)
+	evs := jitter(applyEvents(time.Now(), "virtwork", "virtwork", 1000))
+	for range 100 {
+		record(b, db, Meta{Command: "apply"}, evs, nil)
+	}
+	for b.Loop() {
+		if _, err := Open(db.Path()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(fileSize(b, db.Path())), "file-bytes")
+}
