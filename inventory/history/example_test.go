@@ -25,7 +25,7 @@ func Example() {
 		return "", false
 	}
 
-	flags := history.Flags{} // embedded in the command; --history-db, --no-history
+	flags := history.DBFlags{} // embedded in the command next to config.Flags; --history-db, --no-history
 	db, err := flags.Open(getenv)
 	if err != nil {
 		fmt.Println("virtwork:", err) // nothing applied yet

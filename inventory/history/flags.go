@@ -14,9 +14,9 @@ const (
 	EnvNoHistory = "VIRTWORK_NO_HISTORY"
 )
 
-// Flags are the history flags of apply and destroy; the CLI embeds the
-// struct (kong tags), as it does config.Flags.
-type Flags struct {
+// DBFlags are the history flags of apply and destroy; the CLI embeds the
+// struct (kong tags) next to config.Flags.
+type DBFlags struct {
 	DB        *string `name:"history-db" placeholder:"PATH" help:"Run history database (env VIRTWORK_HISTORY_DB; default $XDG_STATE_HOME/virtwork/history.db, else ~/.local/state/virtwork/history.db). See 'virtwork history'."`
 	NoHistory bool    `name:"no-history" help:"Do not record this run (env VIRTWORK_NO_HISTORY=true); the way to go on when the history database is broken or locked."`
 }
@@ -25,7 +25,7 @@ type Flags struct {
 // Open); it returns nil and no error when history is turned off. Call it
 // before any cluster work: a broken or locked database stops the command
 // there, and the error says how to go on.
-func (f Flags) Open(getenv func(string) (string, bool)) (*DB, error) {
+func (f DBFlags) Open(getenv func(string) (string, bool)) (*DB, error) {
 	if getenv == nil {
 		getenv = os.LookupEnv
 	}

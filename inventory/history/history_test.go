@@ -663,16 +663,16 @@ func TestFlags(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	if db, err := (Flags{NoHistory: true}).Open(env(EnvDB, dir+"/a.db")); db != nil || err != nil {
+	if db, err := (DBFlags{NoHistory: true}).Open(env(EnvDB, dir+"/a.db")); db != nil || err != nil {
 		t.Errorf("--no-history: %v, %v", db, err)
 	}
-	if db, err := (Flags{}).Open(env(EnvNoHistory, "true", EnvDB, dir+"/a.db")); db != nil || err != nil {
+	if db, err := (DBFlags{}).Open(env(EnvNoHistory, "true", EnvDB, dir+"/a.db")); db != nil || err != nil {
 		t.Errorf("VIRTWORK_NO_HISTORY=true: %v, %v", db, err)
 	}
-	if _, err := (Flags{}).Open(env(EnvNoHistory, "maybe")); err == nil || !strings.Contains(err.Error(), EnvNoHistory) {
+	if _, err := (DBFlags{}).Open(env(EnvNoHistory, "maybe")); err == nil || !strings.Contains(err.Error(), EnvNoHistory) {
 		t.Errorf("bad VIRTWORK_NO_HISTORY: %v", err)
 	}
-	if db, err := (Flags{}).Open(env(EnvNoHistory, "0", EnvDB, dir+"/a.db")); err != nil || db.Path() != dir+"/a.db" {
+	if db, err := (DBFlags{}).Open(env(EnvNoHistory, "0", EnvDB, dir+"/a.db")); err != nil || db.Path() != dir+"/a.db" {
 		t.Errorf("history on: %v, %v", db, err)
 	}
 	// History off: a nil DB gives a nil Recorder that does nothing.
