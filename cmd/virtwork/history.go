@@ -170,8 +170,11 @@ func showRun(w io.Writer, r *history.Run) error {
 		by += "@" + r.Host
 	}
 	line("By", "%s, virtwork %s", by, orDash(r.Version))
-	if r.Digest != "" {
-		line("Rendered set", "%s", r.Digest)
+	if r.Source != "" || r.Digest != "" {
+		line("Objects from", "%s", strings.TrimSpace(r.Source+" "+r.Digest))
+	}
+	if r.WaitFor != "" {
+		line("Waited for", "%s (timeout %s)", r.WaitFor, r.Timeout)
 	}
 	if c := r.Config; c != nil {
 		line("Settings", "%s", settings(c))

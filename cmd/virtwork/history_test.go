@@ -55,6 +55,7 @@ func cmdSeedHistory(ts *testscript.TestScript, neg bool, args []string) {
 	r1.Workloads = []history.Workload{{Workload: "cpu", VMs: 1, CPUCores: 2, Memory: "2Gi"},
 		{Workload: "disk", VMs: 1, CPUCores: 2, Memory: "2Gi", Disks: []string{"data=10Gi"}},
 		{Workload: "network", Role: "client", VMs: 1, CPUCores: 2, Memory: "2Gi"}}
+	r1.Source, r1.WaitFor, r1.Timeout = "config", "ready", history.Seconds(10*time.Minute)
 	r1.Digest = "sha256:5d41402abc4b2a76b9719d911017c592ae2f2f1e6c1f0c2b6bbd2a3cf8a1b7e9"
 	r1.Objects = []history.Object{obj("Namespace", "", "load", "unchanged", ""), obj("Secret", "load", "cpu-cloudinit", "created", ""),
 		obj("VirtualMachine", "load", "cpu-1", "created", ""), obj("VirtualMachine", "load", "disk-1", "created", ""),

@@ -76,7 +76,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		Namespace: "load", Name: "virtwork", InventoryID: "load.virtwork", Version: "v0.1.0",
 		Config:    &Config{Namespace: "load", Workloads: []string{"cpu"}, CPUCores: 2, SSHUser: "fedora", SSHPasswordSet: true, SSHKeys: 2},
 		Workloads: []Workload{{Workload: "cpu", Role: "worker", VMs: 3, CPUCores: 2, Memory: "2Gi", Disks: []string{"data=10Gi"}}},
-		Digest:    "sha256:abc"}
+		Digest:    "sha256:abc", Source: "-f set.yaml", WaitFor: "agent", Timeout: 5 * time.Minute}
 	rec, err := Start(db, meta)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +99,8 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 	if got.Outcome != Succeeded || got.Command != "apply" || got.Namespace != "load" || got.Name != "virtwork" ||
 		got.InventoryID != "load.virtwork" || got.KubeContext != "kind-load" || got.Server != "https://127.0.0.1:6443" ||
-		got.Version != "v0.1.0" || got.Digest != "sha256:abc" || got.Config == nil || !got.Config.SSHPasswordSet ||
+		got.Version != "v0.1.0" || got.Digest != "sha256:abc" || got.Source != "-f set.yaml" || got.WaitFor != "agent" ||
+		got.Timeout != Seconds(5*time.Minute) || got.Config == nil || !got.Config.SSHPasswordSet ||
 		got.Config.SSHKeys != 2 || len(got.Workloads) != 1 || got.Workloads[0].Disks[0] != "data=10Gi" {
 		t.Errorf("stored run lost fields: %+v", got)
 	}

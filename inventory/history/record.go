@@ -48,6 +48,14 @@ type Run struct {
 	InventoryID string `json:"inventoryID,omitempty"`
 	Version     string `json:"version,omitempty"` // virtwork's
 
+	// Source is where the objects came from: "config" (rendered from the
+	// settings), "-f FILE" or "-k DIR".
+	Source string `json:"source,omitempty"`
+	// WaitFor is what apply waited for: "ready", "agent", or "" (--no-wait,
+	// dry run, destroy); Timeout its limit.
+	WaitFor string  `json:"waitFor,omitempty"`
+	Timeout Seconds `json:"timeout,omitempty"`
+
 	// Config is the effective configuration, secrets left out; nil when
 	// the objects came from a file or kustomization.
 	Config    *Config    `json:"config,omitempty"`

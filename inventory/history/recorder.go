@@ -21,9 +21,13 @@ type Meta struct {
 	User, KubeContext, Server    string
 	Namespace, Name, InventoryID string
 	Version                      string // version.String()
-	Config                       *Config
-	Workloads                    []Workload
-	Digest                       string
+	// Source, WaitFor and Timeout: see Run.
+	Source    string
+	WaitFor   string
+	Timeout   time.Duration
+	Config    *Config
+	Workloads []Workload
+	Digest    string
 }
 
 // Recorder records one run: Start writes it as running, Observe takes the
@@ -56,6 +60,7 @@ func Start(db *DB, m Meta) (*Recorder, error) {
 		ID: NewID(start), Command: m.Command, DryRun: m.DryRun, Start: start, Outcome: Running,
 		User: m.User, Host: host, PID: os.Getpid(), KubeContext: m.KubeContext, Server: m.Server,
 		Namespace: m.Namespace, Name: m.Name, InventoryID: m.InventoryID, Version: m.Version,
+		Source: m.Source, WaitFor: m.WaitFor, Timeout: Seconds(m.Timeout),
 		Config: m.Config, Workloads: m.Workloads, Digest: m.Digest,
 	}}
 	first := r.run
