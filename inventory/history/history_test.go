@@ -292,6 +292,25 @@ func TestInterruptedWithoutSummary(t *testing.T) {
 	}
 }
 
+func TestErrorSummaryOfFailedRun(t *testing.T) {
+	db := tempDB(t)
+	evs := applyEvents(time.Now(), "ns", "a", 6)
+	s := evs[len(evs)-1].Summary
+	s.Outcome = event.Failure
+	for i := range 5 {
+		s.VMs[i].Status, s.VMs[i].Message = event.VMFailed, "ErrImagePull"
+	}
+	s.VMs[5].Status = event.VMTimedOut
+	s.Problems = []event.Problem{{Ref: event.Ref{Kind: "Service", Name: "db"}, Result: "failed", Reason: "forbidden"},
+		{Ref: event.Ref{Kind: "Service", Name: "x"}, Result: "skipped", Reason: "owned by y"}}
+	run := record(t, db, Meta{Command: "apply"}, evs, nil)
+	want := "6 failed: Service/db (forbidden), VirtualMachine/vm-0000 (ErrImagePull), VirtualMachine/vm-0001 (ErrImagePull) and 3 more; " +
+		"1 not ready in time: VirtualMachine/vm-0005"
+	if run.Error != want {
+		t.Errorf("error summary\n%q, want\n%q", run.Error, want)
+	}
+}
+
 func TestAbandonedRunShowsInterrupted(t *testing.T) {
 	db := tempDB(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -500,9 +519,10 @@ func TestDamagedFile(t *testing.T) {
 			if err := Check(db.Path()); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "mv "+db.Path()) {
 				t.Errorf("Check = %v, want ErrCorrupt with the way out", err)
 			}
-			// Not ErrLocked: a failed open may leave the file mapped and locked.
-			if _, err := db.List(Filter{}); !errors.Is(err, ErrCorrupt) {
-				t.Errorf("List = %v, want ErrCorrupt", err)
+			// Listing may still work (the damage may lie in details only),
+			// but it never hangs on the lock a failed open can leave behind.
+			if _, err := db.List(Filter{}); err != nil && !errors.Is(err, ErrCorrupt) {
+				t.Errorf("List = %v, want no error or ErrCorrupt", err)
 			}
 		})
 	}

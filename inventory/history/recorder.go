@@ -3,6 +3,7 @@ package history
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -214,12 +215,67 @@ func (r *Recorder) Finish(err error) (*Run, error) {
 	if run.Error == "" && err != nil {
 		run.Error = err.Error()
 	}
+	if run.Error == "" && (run.Outcome == Failed || run.Outcome == TimedOut) {
+		run.Error = whatWentWrong(&run)
+	}
 	run.Error = oneLine(run.Error)
 	if err := r.db.Put(&run); err != nil {
 		return &run, err
 	}
 	r.finished = &run
 	return &run, nil
+}
+
+// whatWentWrong sums up a failed or timed-out run that ended without an
+// error: which objects and VMs failed or were not ready in time, and why.
+func whatWentWrong(run *Run) string {
+	var failed, late []string
+	seen := map[string]bool{}
+	for _, p := range run.Problems {
+		if p.Result == string(event.Skipped) {
+			continue
+		}
+		seen[p.Kind+"/"+p.Name] = true
+		item := p.Kind + "/" + p.Name + withReason(p.Reason)
+		if p.Result == string(event.Failed) {
+			failed = append(failed, item)
+		} else {
+			late = append(late, item)
+		}
+	}
+	for _, v := range run.VMs {
+		if seen["VirtualMachine/"+v.Name] {
+			continue
+		}
+		switch v.Status {
+		case event.VMFailed:
+			failed = append(failed, "VirtualMachine/"+v.Name+withReason(v.Message))
+		case event.VMTimedOut:
+			late = append(late, "VirtualMachine/"+v.Name+withReason(v.Message))
+		}
+	}
+	var parts []string
+	if len(failed) > 0 {
+		parts = append(parts, fmt.Sprintf("%d failed: %s", len(failed), firstFew(failed)))
+	}
+	if len(late) > 0 {
+		parts = append(parts, fmt.Sprintf("%d not ready in time: %s", len(late), firstFew(late)))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func withReason(r string) string {
+	if r == "" {
+		return ""
+	}
+	return " (" + r + ")"
+}
+
+func firstFew(items []string) string {
+	if len(items) > 3 {
+		return strings.Join(items[:3], ", ") + fmt.Sprintf(" and %d more", len(items)-3)
+	}
+	return strings.Join(items, ", ")
 }
 
 func utc(t time.Time) time.Time {
