@@ -44,6 +44,9 @@ func run() error {
 		return fmt.Errorf("unexpected argument %q (see -h)", flag.Arg(0))
 	}
 	st.Fault = kubevirtsim.Fault(fault)
+	if err := st.Validate(); err != nil {
+		return fmt.Errorf("-fault or a delay: %w", err)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
