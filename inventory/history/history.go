@@ -106,10 +106,13 @@ func Open(path string) (*DB, error) {
 		// Walk every page now, so that damage deep in the file stops the
 		// command here rather than when the run's end is written.
 		return bdb.View(func(tx *bolt.Tx) error {
-			for err := range tx.Check() {
-				return db.corrupt(err)
+			var first error
+			for err := range tx.Check() { // drain: the check runs on until done
+				if first == nil {
+					first = db.corrupt(err)
+				}
 			}
-			return nil
+			return first
 		})
 	})
 	if err != nil {
@@ -186,6 +189,9 @@ func (db *DB) with(readOnly bool, fn func(*bolt.DB) error) (err error) {
 	defer mu.(*sync.Mutex).Unlock()
 	if err, ok := brokenFiles.Load(db.path); ok {
 		return err.(error)
+	}
+	if err := checkSize(db.path); err != nil {
+		return db.corrupt(err)
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	var bdb *bolt.DB

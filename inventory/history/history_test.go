@@ -516,8 +516,12 @@ func TestDamagedFile(t *testing.T) {
 			if err := hurt(db.Path(), fi.Size()); err != nil {
 				t.Fatal(err)
 			}
-			if err := Check(db.Path()); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "mv "+db.Path()) {
+			err = Check(db.Path())
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "mv "+db.Path()) {
 				t.Errorf("Check = %v, want ErrCorrupt with the way out", err)
+			}
+			if name == "truncated" && !strings.Contains(fmt.Sprint(err), "the file is cut off") {
+				t.Errorf("Check = %v, want it to say the file is cut off", err)
 			}
 			// Listing may still work (the damage may lie in details only),
 			// but it never hangs on the lock a failed open can leave behind.
