@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -112,6 +113,7 @@ type Simulator struct {
 
 	nsf    *namespaceFinalizer
 	synced chan struct{}
+	writes atomic.Int64 // creates, status patches and deletes sent
 }
 
 // New prepares a simulator for the cluster that restConfig points at. The
@@ -326,14 +328,20 @@ func validFault(f Fault) bool {
 	return false
 }
 
-// Stats counts the objects the simulator sees.
+// Stats counts the objects the simulator sees and the writes it sent.
 type Stats struct {
 	VMs, VMIs, DataVolumes int
+	Writes                 int64
 }
 
-// Stats returns counts from the simulator's caches.
+// Stats returns counts from the simulator's caches and its write count.
 func (s *Simulator) Stats() Stats {
-	return Stats{VMs: len(s.vms.GetStore().ListKeys()), VMIs: len(s.vmis.GetStore().ListKeys()), DataVolumes: len(s.dvs.GetStore().ListKeys())}
+	return Stats{
+		VMs:         len(s.vms.GetStore().ListKeys()),
+		VMIs:        len(s.vmis.GetStore().ListKeys()),
+		DataVolumes: len(s.dvs.GetStore().ListKeys()),
+		Writes:      s.writes.Load(),
+	}
 }
 
 func asUnstructured(obj any) *unstructured.Unstructured {

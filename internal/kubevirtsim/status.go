@@ -22,6 +22,12 @@ func dataVolumeStatus(dv *unstructured.Unstructured, now, start time.Time, waiti
 	ready, running := corev1.ConditionFalse, corev1.ConditionFalse
 	runningReason, runningMessage := "", ""
 	boundAt := delay * 3 / 10
+	// Transition times follow from start, so that a status computed again
+	// from a lagging cache comes out the same.
+	boundTime, doneTime := start.Add(boundAt), start.Add(delay)
+	if waiting {
+		boundTime, doneTime = now, now
+	}
 	switch {
 	case waiting:
 		phase = "WaitForFirstConsumer"
@@ -46,9 +52,9 @@ func dataVolumeStatus(dv *unstructured.Unstructured, now, start time.Time, waiti
 		"claimName":    dv.GetName(),
 		"restartCount": int64(0),
 		"conditions": []any{
-			condition(old, "Bound", bound, boundReason, "", now),
-			condition(old, "Ready", ready, "", "", now),
-			condition(old, "Running", running, runningReason, runningMessage, now),
+			condition(old, "Bound", bound, boundReason, "", boundTime),
+			condition(old, "Ready", ready, "", "", doneTime),
+			condition(old, "Running", running, runningReason, runningMessage, doneTime),
 		},
 	}
 	return status, phase, next
@@ -100,23 +106,23 @@ func vmiStatus(vmi *unstructured.Unstructured, now, bootStart time.Time, boot, a
 		stamps = append(stamps, map[string]any{"phase": vmiPhases[i], "phaseTransitionTimestamp": ts})
 	}
 
+	runAt, agentAt := bootStart.Add(boot), bootStart.Add(boot+agent)
 	var conds []any
 	switch {
 	case fault == ErrorUnschedulable && reached >= 1:
 		conds = append(conds,
-			condition(old, "PodScheduled", corev1.ConditionFalse, "Unschedulable", "0/1 nodes are available: 1 Insufficient memory (simulated).", now),
-			condition(old, "Ready", corev1.ConditionFalse, "PodNotReady", "", now))
+			condition(old, "PodScheduled", corev1.ConditionFalse, "Unschedulable", "0/1 nodes are available: 1 Insufficient memory (simulated).", due[1]),
+			condition(old, "Ready", corev1.ConditionFalse, "PodNotReady", "", due[1]))
 	case phase != "Running":
-		conds = append(conds, condition(old, "Ready", corev1.ConditionFalse, "GuestNotRunning", "Guest VM is not reported as running", now))
+		conds = append(conds, condition(old, "Ready", corev1.ConditionFalse, "GuestNotRunning", "Guest VM is not reported as running", created))
 	case fault == NeverReady:
-		conds = append(conds, condition(old, "Ready", corev1.ConditionFalse, "GuestNotReady", "simulated: the guest never becomes ready ("+FaultAnnotation+")", now))
+		conds = append(conds, condition(old, "Ready", corev1.ConditionFalse, "GuestNotReady", "simulated: the guest never becomes ready ("+FaultAnnotation+")", runAt))
 	default:
-		conds = append(conds, condition(old, "Ready", corev1.ConditionTrue, "", "", now))
-		agentAt := boot + agent
-		if elapsed := now.Sub(bootStart); elapsed >= agentAt {
-			conds = append(conds, condition(old, "AgentConnected", corev1.ConditionTrue, "", "", now))
-		} else if next == 0 || agentAt-elapsed < next {
-			next = agentAt - elapsed
+		conds = append(conds, condition(old, "Ready", corev1.ConditionTrue, "", "", runAt))
+		if !now.Before(agentAt) {
+			conds = append(conds, condition(old, "AgentConnected", corev1.ConditionTrue, "", "", agentAt))
+		} else if d := agentAt.Sub(now); next == 0 || d < next {
+			next = d
 		}
 	}
 	status := map[string]any{
@@ -147,8 +153,7 @@ func vmStatus(p plan) map[string]any {
 		if m["type"] == "Ready" && m["status"] == "True" {
 			vmiReady = true
 		}
-		conds = append(conds, condition(old, m["type"].(string), corev1.ConditionStatus(m["status"].(string)),
-			str(m["reason"]), str(m["message"]), p.now))
+		conds = append(conds, m)
 	}
 	switch {
 	case p.faultErr != nil:
@@ -185,9 +190,4 @@ func vmStatus(p plan) map[string]any {
 		"observedGeneration": vm.GetGeneration(),
 		"desiredGeneration":  vm.GetGeneration(),
 	}
-}
-
-func str(v any) string {
-	s, _ := v.(string)
-	return s
 }

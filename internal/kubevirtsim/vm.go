@@ -115,11 +115,15 @@ func (s *Simulator) reconcile(ctx context.Context, key string) (time.Duration, e
 		}
 		dv, ok := s.cachedDV(namespace + "/" + dvName)
 		if !ok {
-			if err := s.createDataVolume(ctx, vm, tmpl); err != nil {
+			// Go on with the created DataVolume at once: with no delay it
+			// is done, and the VM's first status is already the right one.
+			if dv, err = s.createDataVolume(ctx, vm, tmpl); err != nil {
 				return 0, err
 			}
-			dvsReady, dvsStartable = false, false
-			continue
+			if dv == nil {
+				dvsReady, dvsStartable = false, false
+				continue
+			}
 		}
 		if !ownedBy(dv, vm) {
 			// Someone else's DataVolume; KubeVirt would wait too.
@@ -151,6 +155,7 @@ func (s *Simulator) reconcile(ctx context.Context, key string) (time.Duration, e
 	wantVMI := wantsRunning(vm) && faultErr == nil && fault != Failure && dvsStartable
 	switch {
 	case !wantVMI && vmiExists:
+		s.writes.Add(1)
 		if err := s.dyn.Resource(VirtualMachineInstances).Namespace(namespace).Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return 0, fmt.Errorf("deleting VMI: %w", err)
 		}
@@ -284,7 +289,10 @@ func controllerRef(vm *unstructured.Unstructured) []any {
 	}}
 }
 
-func (s *Simulator) createDataVolume(ctx context.Context, vm *unstructured.Unstructured, tmpl map[string]any) error {
+// createDataVolume creates a DataVolume from a VM's template. It returns nil
+// without error when the DataVolume exists already (the cache lagged behind)
+// or the namespace is terminating.
+func (s *Simulator) createDataVolume(ctx context.Context, vm *unstructured.Unstructured, tmpl map[string]any) (*unstructured.Unstructured, error) {
 	meta, _, _ := unstructured.NestedMap(tmpl, "metadata")
 	spec, _, _ := unstructured.NestedMap(tmpl, "spec")
 	md := map[string]any{
@@ -303,11 +311,15 @@ func (s *Simulator) createDataVolume(ctx context.Context, vm *unstructured.Unstr
 		"metadata":   md,
 		"spec":       spec,
 	}}
-	_, err := s.dyn.Resource(DataVolumes).Namespace(vm.GetNamespace()).Create(ctx, dv, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) && !terminating(err) {
-		return fmt.Errorf("creating DataVolume %s: %w", dv.GetName(), err)
+	s.writes.Add(1)
+	created, err := s.dyn.Resource(DataVolumes).Namespace(vm.GetNamespace()).Create(ctx, dv, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) || terminating(err) {
+		return nil, nil
 	}
-	return nil
+	if err != nil {
+		return nil, fmt.Errorf("creating DataVolume %s: %w", dv.GetName(), err)
+	}
+	return created, nil
 }
 
 // createVMI creates the VM's instance from its template. It returns nil
@@ -336,6 +348,7 @@ func (s *Simulator) createVMI(ctx context.Context, vm *unstructured.Unstructured
 		"metadata":   md,
 		"spec":       spec,
 	}}
+	s.writes.Add(1)
 	created, err := s.dyn.Resource(VirtualMachineInstances).Namespace(vm.GetNamespace()).Create(ctx, vmi, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) || terminating(err) {
 		return nil, nil
@@ -443,6 +456,7 @@ func (s *Simulator) deleteDependents(ctx context.Context, namespace, name string
 		if s.isOrphaned(d.obj) {
 			continue // released by an orphaning deletion; the cache lags
 		}
+		s.writes.Add(1)
 		err := s.dyn.Resource(d.gvr).Namespace(namespace).Delete(ctx, d.obj.GetName(), metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("deleting %s %s: %w", d.gvr.Resource, d.obj.GetName(), err)
@@ -478,6 +492,7 @@ func (s *Simulator) patchStatus(ctx context.Context, clk *vmClock, gvr schema.Gr
 	if clk.written[writtenKey] == string(patch) {
 		return nil
 	}
+	s.writes.Add(1)
 	_, err = s.dyn.Resource(gvr).Namespace(o.GetNamespace()).Patch(ctx, o.GetName(), types.MergePatchType, patch, metav1.PatchOptions{}, "status")
 	if apierrors.IsNotFound(err) {
 		return nil // deleted meanwhile; its delete event brings the VM back
@@ -501,10 +516,10 @@ func sameStatus(current, status map[string]any) bool {
 	return true
 }
 
-// condition builds a condition, keeping lastTransitionTime from old when the
-// status did not change.
-func condition(old []any, typ string, status corev1.ConditionStatus, reason, message string, now time.Time) map[string]any {
-	ts := metav1.NewTime(now).UTC().Format(time.RFC3339)
+// condition builds a condition that changed at the given time, keeping
+// lastTransitionTime from old when the status did not change.
+func condition(old []any, typ string, status corev1.ConditionStatus, reason, message string, at time.Time) map[string]any {
+	ts := stamp(at)
 	for _, c := range old {
 		m, _ := c.(map[string]any)
 		if m["type"] == typ && m["status"] == string(status) {
