@@ -258,7 +258,8 @@ func (s *Simulator) work(ctx context.Context) {
 }
 
 // Configure sets the settings for VMs in namespace, replacing the defaults
-// there; VMs already booting pick up the new timing at their next step.
+// there. A VM whose boot clock has started keeps its boot time; faults and
+// the other delays apply from its next step.
 func (s *Simulator) Configure(namespace string, settings Settings) error {
 	if err := settings.Validate(); err != nil {
 		return err

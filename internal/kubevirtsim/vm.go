@@ -169,7 +169,6 @@ func (s *Simulator) reconcile(ctx context.Context, key string) (time.Duration, e
 			return 0, nil
 		}
 		vmi, vmiExists = created, true
-		p.vmiCreated = true
 	}
 	if vmiExists {
 		if clk.vmiUID != vmi.GetUID() {
@@ -200,7 +199,6 @@ type plan struct {
 	vm                 *unstructured.Unstructured
 	fault              Fault
 	faultErr           error
-	vmiCreated         bool
 	vmiStatus          map[string]any
 	dvsReady, dvFailed bool
 	next               time.Duration
