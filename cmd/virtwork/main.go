@@ -9,19 +9,27 @@ import (
 	"os"
 
 	"github.com/alecthomas/kong"
+	"github.com/go-logr/logr"
+	"k8s.io/klog/v2"
+
+	"github.com/virtwork/virtwork/internal/kube"
 )
 
-// cli is the command tree. Later commands (apply, destroy, status, diff,
-// history) hang off it the same way.
+// cli is the command tree.
 type cli struct {
 	Render    renderCmd    `cmd:"" help:"Render VMs, Services, cloud-init Secrets and the Namespace as YAML."`
 	Workloads workloadsCmd `cmd:"" help:"List the workloads, or show one's CUE definition and settings."`
+	Apply     applyCmd     `cmd:"" help:"Apply a manifest set to the cluster and wait until the VMs are ready."`
+	Status    statusCmd    `cmd:"" help:"Show the applied objects and their live status."`
+	Diff      diffCmd      `cmd:"" help:"Show what apply would change (server-side dry run)."`
+	Destroy   destroyCmd   `cmd:"" help:"Delete everything an apply created (its inventory), and nothing else."`
 	Version   versionCmd   `cmd:"" help:"Print virtwork's version."`
 	History   historyCmd   `cmd:"" help:"List, show and prune the recorded apply and destroy runs."`
 }
 
 // env is what a command may touch of the process; tests substitute it.
 type env struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) (string, bool)
 }
@@ -36,6 +44,9 @@ Settings come from flags, then VIRTWORK_* environment variables, then a YAML fil
 
 // run executes virtwork with args and returns the process exit status.
 func run(args []string, e env) int {
+	// client-go logs through klog (e.g. discovery failures) on top of the
+	// error virtwork reports; keep stderr to virtwork's own one line.
+	klog.SetLogger(logr.Discard())
 	var c cli
 	exitCode := -1
 	parser, err := kong.New(&c,
@@ -45,6 +56,7 @@ func run(args []string, e env) int {
 		kong.Exit(func(code int) { exitCode = code }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Bind(&e),
+		kong.Vars{"qps": fmt.Sprint(kube.DefaultQPS), "burst": fmt.Sprint(kube.DefaultBurst)},
 	)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "virtwork: internal error: %v\n", err)
@@ -91,5 +103,5 @@ func (e exitError) Error() string {
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.LookupEnv}))
+	os.Exit(run(os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.LookupEnv}))
 }

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/base64"
 	"strings"
+	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"flag"
 	"fmt"
 	"github.com/virtwork/virtwork/internal/manifest"
+	"github.com/virtwork/virtwork/internal/testcluster"
 	"os"
 	"path/filepath"
 	"testing"
@@ -19,10 +21,20 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files and scripts' cmp files from the current output")
 
+// clusterM starts the local cluster (kube-apiserver, etcd, the KubeVirt
+// simulator) around the tests, but not in the re-executed children that
+// play the virtwork command.
+type clusterM struct{ m *testing.M }
+
+func (c clusterM) Run() int {
+	code := testcluster.Run(c.m, testcluster.Options{})
+	return code
+}
+
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(clusterM{m}, map[string]func(){
 		"virtwork": func() {
-			os.Exit(run(os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.LookupEnv}))
+			os.Exit(run(os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.LookupEnv}))
 		},
 	})
 }
@@ -37,12 +49,23 @@ func TestScripts(t *testing.T) {
 		UpdateScripts:       *update,
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("GOLDEN", goldenDir())
+			// Never the user's own cluster or history.
+			e.Setenv("KUBECONFIG", filepath.Join(e.WorkDir, "no-kubeconfig"))
+			e.Setenv("XDG_STATE_HOME", filepath.Join(e.WorkDir, ".state"))
 			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "cluster" {
+				c, _ := testcluster.Shared()
+				return c != nil, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"golden":      cmdGolden,
 			"userdata":    cmdUserdata,
 			"seedhistory": cmdSeedHistory,
+			"cluster":     cmdCluster,
 		},
 	})
 }
@@ -68,6 +91,23 @@ func cmdUserdata(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Fatalf("no Secret %s in %s", args[1], args[0])
 }
+
+// cmdCluster points the script at the shared local cluster: it sets
+// KUBECONFIG and NS, a fresh namespace name for this script. Scripts that
+// use it start with [!cluster] skip.
+//
+//	cluster
+func cmdCluster(ts *testscript.TestScript, neg bool, args []string) {
+	c, err := testcluster.Shared()
+	if c == nil {
+		ts.Fatalf("no local cluster: %v", err)
+	}
+	ts.Setenv("KUBECONFIG", c.Kubeconfig())
+	name := strings.TrimSuffix(filepath.Base(ts.Getenv("WORK")), "")
+	ts.Setenv("NS", fmt.Sprintf("vw-%s-%d", strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(name)), nsCounter.Add(1)))
+}
+
+var nsCounter atomic.Int64
 
 func goldenDir() string {
 	d, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "golden"))

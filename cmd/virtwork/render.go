@@ -34,7 +34,7 @@ func (c *renderCmd) Run(e *env) error {
 	var objs []*unstructured.Unstructured
 	var err error
 	if c.Kustomize != "" {
-		if c.setAny() {
+		if configFlagsSet(c.Flags, false) {
 			return errors.New("-k builds a kustomization as it is: configuration flags do not apply to it; drop them, or render without -k")
 		}
 		objs, err = manifest.Build(c.Kustomize)
@@ -54,15 +54,6 @@ func (c *renderCmd) Run(e *env) error {
 	}
 	_, err = e.stdout.Write(buf.Bytes())
 	return err
-}
-
-// setAny reports whether any configuration flag was given.
-func (c *renderCmd) setAny() bool {
-	f := c.Flags
-	return f.Config != nil || f.Namespace != nil || f.Workloads != nil || f.VMCount != nil ||
-		f.CPUCores != nil || f.Memory != nil || f.DiskSize != nil || f.StorageClass != nil ||
-		f.ContainerDiskImage != nil || f.SSHUser != nil || f.SSHPassword != nil ||
-		f.SSHKeys != nil || f.SSHKeyFiles != nil || f.WorkloadDir != nil
 }
 
 // renderFromConfig is the path from settings to objects that render,

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/virtwork/virtwork/apply"
+	"github.com/virtwork/virtwork/apply/kvstatus"
+	"github.com/virtwork/virtwork/internal/printer"
+)
+
+type statusCmd struct {
+	sourceFlags
+	instanceFlags
+	kubeFlags
+	Output  string `name:"output" short:"o" enum:"text,json" default:"text" help:"text: a table; json: the whole report."`
+	WaitFor string `name:"wait-for" enum:"ready,agent" default:"ready" help:"What counts as Current for a VM: ready, or agent (also guest agent connected)."`
+	Set     bool   `name:"set" help:"Report the status of the manifest set (rendered from the configuration, -f or -k) instead of the instance's inventory."`
+}
+
+func (c *statusCmd) Help() string {
+	return `Shows the objects in the instance's inventory and their live status, judged as
+apply judges readiness. Exit status 0 when all are Current, 3 when any failed,
+1 when the status could not be read.
+
+Examples:
+  virtwork status
+  virtwork status -n perf --name big -o json
+  virtwork status -f rendered.yaml --set`
+}
+
+func (c *statusCmd) Run(e *env) error {
+	var ns string
+	var objsFromSet = c.Set || c.File != "" || c.Kustomize != ""
+	set := &manifestSet{}
+	if objsFromSet {
+		s, err := c.load(e)
+		if err != nil {
+			return err
+		}
+		set = s
+		ns = s.namespace
+	} else {
+		if configFlagsSet(c.Flags, true) {
+			return fmt.Errorf("configuration flags only matter with --set (status of the rendered set); without it status reads the inventory of -n and --name")
+		}
+		t := targetFlags{Config: c.Flags.Config, Namespace: c.Flags.Namespace}
+		var err error
+		if ns, err = t.namespace(e); err != nil {
+			return err
+		}
+	}
+	kc, err := c.client(ns)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	report, err := apply.Status(ctx, kc, set.objs, apply.StatusOptions{Name: c.Name, Namespace: ns, WaitFor: kvstatus.WaitFor(c.WaitFor)})
+	if err != nil {
+		return err
+	}
+	format, _ := printer.ParseFormat(c.Output)
+	if err := printer.Status(e.stdout, report, format); err != nil {
+		return err
+	}
+	if !report.Exists && !objsFromSet {
+		return exitError{code: apply.ExitError, err: fmt.Errorf("no instance %q in namespace %s (nothing applied there with this --name)", c.Name, ns)}
+	}
+	if report.Counts()["Failed"] > 0 {
+		return exitError{code: apply.ExitFailed}
+	}
+	return nil
+}
+
+type diffCmd struct {
+	sourceFlags
+	instanceFlags
+	kubeFlags
+	ForceConflicts bool `name:"force-conflicts" help:"Diff as apply --force-conflicts would apply."`
+	Adopt          bool `name:"adopt" help:"Diff as apply --adopt would apply."`
+	Workers        int  `name:"workers" default:"32" hidden:"" help:"Concurrent API calls."`
+}
+
+func (c *diffCmd) Help() string {
+	return `Shows what 'virtwork apply' would change, as a unified diff per object, from a
+server-side dry run (so defaults and admission are accounted for). Secret data is
+masked. Exit status: 0 no differences, 1 differences, 2 error (as diff(1)).`
+}
+
+func (c *diffCmd) Run(e *env) error {
+	set, err := c.load(e)
+	if err != nil {
+		return exitError{code: apply.ExitDiffError, err: err}
+	}
+	kc, err := c.client(set.namespace)
+	if err != nil {
+		return exitError{code: apply.ExitDiffError, err: err}
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	differs, err := apply.Diff(ctx, kc, set.objs, apply.DiffOptions{
+		Name: c.Name, Namespace: set.namespace, ForceConflicts: c.ForceConflicts, Adopt: c.Adopt, Workers: c.Workers,
+	}, e.stdout)
+	if err != nil {
+		return exitError{code: apply.ExitDiffError, err: err}
+	}
+	if differs {
+		return exitError{code: apply.ExitDiff}
+	}
+	return nil
+}
