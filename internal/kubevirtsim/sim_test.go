@@ -522,8 +522,12 @@ func BenchmarkThousandVMsToReady(b *testing.B) {
 				waitAllReady(b, e, rc, 1000, 10*time.Minute)
 				b.ReportMetric(created.Seconds(), "create-s")
 				b.ReportMetric(time.Since(start).Seconds(), "all-ready-s")
-				// Other tests' namespaces are idle meanwhile, so the writes are these VMs'.
 				b.ReportMetric(float64(e.c.Simulator().Stats().Writes-writes)/1000, "sim-writes/VM")
+				// Let the namespace go before the next run, so that its
+				// deletion does not compete with the next measurement.
+				b.StopTimer()
+				deleteNamespaceAndWait(b, e)
+				b.StartTimer()
 			}
 		})
 	}
@@ -557,4 +561,21 @@ func TestForegroundAndOrphanDeletionOfAVMComplete(t *testing.T) {
 	if err != nil || len(dv.GetOwnerReferences()) != 0 {
 		t.Errorf("orphaned DataVolume: err %v, owner references %v; want it kept without owner", err, dv.GetOwnerReferences())
 	}
+}
+
+func deleteNamespaceAndWait(t testing.TB, e *env) {
+	cs, err := e.c.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := cs.CoreV1().Namespaces().Delete(ctx, e.ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Minute, func() string {
+		if _, err := cs.CoreV1().Namespaces().Get(ctx, e.ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Sprintf("namespace %s not gone (%v)", e.ns, err)
+		}
+		return ""
+	})
 }
