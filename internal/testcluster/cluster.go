@@ -86,8 +86,9 @@ type Cluster struct {
 }
 
 // Start starts etcd and kube-apiserver on free loopback ports, waits until
-// the API server is ready and installs the CRDs. Call Stop to end it; Stop
-// removes every process and file Start made.
+// the API server is ready, installs the CRDs and starts the KubeVirt
+// simulator. Call Stop to end it; Stop removes every process and file Start
+// made.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	began := time.Now()
 	if opts.Logf == nil {

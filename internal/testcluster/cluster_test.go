@@ -307,3 +307,28 @@ func BenchmarkStart(b *testing.B) {
 		}
 	}
 }
+
+func TestMinimalSchemasWhenTheRealOnesAreAbsent(t *testing.T) {
+	testcluster.Get(t) // skips when the binaries are missing
+	c, err := testcluster.Start(context.Background(), testcluster.Options{SchemasDir: t.TempDir(), NoSimulator: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	if c.RealSchemas() || !strings.HasPrefix(c.Schemas(), "minimal") {
+		t.Fatalf("schemas %q (real %v), want minimal", c.Schemas(), c.RealSchemas())
+	}
+	dyn, err := c.Dynamic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := decode(t, validVM)
+	unstructured.SetNestedField(vm.Object, "kept", "spec", "template", "spec", "notAKubeVirtField")
+	got, err := dyn.Resource(vmGVR).Namespace("default").Create(context.Background(), vm, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("VM rejected by the minimal schema: %v", err)
+	}
+	if v, _, _ := unstructured.NestedString(got.Object, "spec", "template", "spec", "notAKubeVirtField"); v != "kept" {
+		t.Errorf("unknown field not preserved: %v", got.Object["spec"])
+	}
+}
