@@ -526,7 +526,9 @@ func BenchmarkThousandVMsToReady(b *testing.B) {
 				// Let the namespace go before the next run, so that its
 				// deletion does not compete with the next measurement.
 				b.StopTimer()
+				deleting := time.Now()
 				deleteNamespaceAndWait(b, e)
+				b.ReportMetric(time.Since(deleting).Seconds(), "ns-delete-s")
 				b.StartTimer()
 			}
 		})
