@@ -258,7 +258,7 @@ func TestNamespaceScopedUser(t *testing.T) {
 
 	// Elsewhere it is refused, in one line that says what is missing.
 	elsewhere := e.c.NewNamespace(t)
-	_, err = apply.Apply(context.Background(), kc, set(t, 1, "cpu"), apply.Options{Namespace: elsewhere}, nil)
+	_, err = apply.Apply(context.Background(), kc, set(t, 1, "cpu"), apply.Options{Namespace: elsewhere, Timeout: time.Minute}, nil)
 	if err == nil {
 		t.Fatal("apply in a foreign namespace succeeded")
 	}
@@ -266,7 +266,7 @@ func TestNamespaceScopedUser(t *testing.T) {
 	if !strings.HasPrefix(msg, "permission denied") || !strings.Contains(msg, elsewhere) || !strings.Contains(msg, "cannot") || strings.Contains(msg, "\n") {
 		t.Errorf("error %q: want one line saying permission denied, what and where", msg)
 	}
-	if _, err := apply.Destroy(context.Background(), kc, apply.DestroyOptions{Namespace: elsewhere}, nil); err == nil || !strings.HasPrefix(err.Error(), "permission denied") {
+	if _, err := apply.Destroy(context.Background(), kc, apply.DestroyOptions{Namespace: elsewhere, Timeout: time.Minute}, nil); err == nil || !strings.HasPrefix(err.Error(), "permission denied") {
 		t.Errorf("destroy elsewhere: %v", err)
 	}
 }
@@ -311,7 +311,7 @@ func TestInterruptedApplyThenDestroyLeavesNothing(t *testing.T) {
 			}
 		}
 	}
-	s, err := apply.Apply(ctx, e.kc, set(t, 100, "cpu"), apply.Options{Namespace: e.ns, Workers: 2}, sink)
+	s, err := apply.Apply(ctx, e.kc, set(t, 100, "cpu"), apply.Options{Namespace: e.ns, Workers: 2, Timeout: time.Minute}, sink)
 	if s == nil || s.Outcome != event.Interrupted || apply.ExitCode(s, err) != apply.ExitInterrupted {
 		t.Fatalf("summary %+v, err %v: want interrupted", s, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -34,9 +35,9 @@ func TestApplyCommittedDefaultRender(t *testing.T) {
 	if objs[0].GetKind() != "Namespace" {
 		t.Fatalf("first object %s, want the Namespace", objs[0].GetKind())
 	}
-	s, err := apply.Apply(context.Background(), e.kc, objs, apply.Options{Namespace: ns}, nil)
+	s, err := apply.Apply(context.Background(), e.kc, objs, apply.Options{Namespace: ns, Timeout: 2 * time.Minute}, nil)
 	t.Cleanup(func() {
-		_, _ = apply.Destroy(context.Background(), e.kc, apply.DestroyOptions{Namespace: ns, DeleteNamespace: true}, nil)
+		_, _ = apply.Destroy(context.Background(), e.kc, apply.DestroyOptions{Namespace: ns, DeleteNamespace: true, Timeout: 2 * time.Minute}, nil)
 	})
 	mustSucceed(t, s, err)
 	if len(s.VMs) == 0 {
@@ -54,7 +55,7 @@ func TestApplyCommittedDefaultRender(t *testing.T) {
 	if c := st.Counts(); c[event.StatusCurrent] != len(objs)-1 {
 		t.Errorf("status counts %v, want %d Current (all but the Namespace)", c, len(objs)-1)
 	}
-	s, err = apply.Destroy(context.Background(), e.kc, apply.DestroyOptions{Namespace: ns, DeleteNamespace: true}, nil)
+	s, err = apply.Destroy(context.Background(), e.kc, apply.DestroyOptions{Namespace: ns, DeleteNamespace: true, Timeout: 2 * time.Minute}, nil)
 	mustSucceed(t, s, err)
 	list, err := e.kc.Dynamic.Resource(vmsGVR).Namespace(ns).List(context.Background(), metav1.ListOptions{})
 	if err != nil {
