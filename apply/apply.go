@@ -146,6 +146,12 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 	for _, group := range groups {
 		forEach(applyCtx, opts.Workers, len(group), func(ctx context.Context, i int) {
 			it := group[i]
+			if opts.DryRun && e.nsResult == event.Created {
+				// The namespace does not exist yet, so the server
+				// cannot dry-run objects in it.
+				e.object(refOf(it.id), event.Created, "dry run; not validated: the namespace does not exist yet", "")
+				return
+			}
 			result, err := e.applyOne(ctx, it, lives[it.id], info, opts)
 			if err != nil {
 				if fatal(err) {

@@ -73,6 +73,13 @@ func Diff(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructure
 		from, to *unstructured.Unstructured
 		note     string
 	}
+	// In a namespace that does not exist yet the server cannot dry-run
+	// anything: every object is new, as written.
+	nsMissing := false
+	if _, err := kc.Dynamic.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).
+		Get(ctx, inv.Namespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		nsMissing = true
+	}
 	pairs := make([]pair, len(items))
 	var firstErr error
 	var errOnce sync.Once
@@ -89,6 +96,10 @@ func Diff(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructure
 		}
 		obj := it.obj.DeepCopy()
 		cliinv.AddInventoryIDAnnotation(obj, info)
+		if nsMissing {
+			pairs[i].to = obj
+			return
+		}
 		out, err := kc.Dynamic.Resource(it.gvr).Namespace(it.id.Namespace).Apply(ctx, it.id.Name, obj, metav1.ApplyOptions{
 			FieldManager: FieldManager, Force: opts.ForceConflicts, DryRun: []string{metav1.DryRunAll},
 		})

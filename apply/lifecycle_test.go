@@ -400,3 +400,24 @@ func TestWaitForAgent(t *testing.T) {
 		t.Errorf("VM %+v: want AgentConnected seen, not before Ready", v)
 	}
 }
+
+// Before the first apply the namespace may not exist: dry run and diff
+// still say what would be created.
+func TestDryRunAndDiffBeforeTheNamespaceExists(t *testing.T) {
+	e := newEnv(t)
+	ns := e.ns + "-new"
+	objs := append([]*unstructured.Unstructured{parse(t, "apiVersion: v1\nkind: Namespace\nmetadata: {name: "+ns+"}\n")}, set(t, 1, "cpu")...)
+	s, r, err := e.apply(objs, apply.Options{Namespace: ns, DryRun: true})
+	mustSucceed(t, s, err)
+	if got := r.results(); got["VirtualMachine/cpu-1"] != event.Created || got["Namespace/"+ns] != event.Created {
+		t.Errorf("dry run results %v", got)
+	}
+	var out bytes.Buffer
+	changed, err := apply.Diff(context.Background(), e.kc, objs, apply.DiffOptions{Namespace: ns}, &out)
+	if err != nil || !changed || !strings.Contains(out.String(), "+++ virtwork/VirtualMachine/"+ns+"/cpu-1") || !strings.Contains(out.String(), "+++ virtwork/Namespace/"+ns) {
+		t.Errorf("diff: changed=%v err=%v\n%s", changed, err, out.String())
+	}
+	if _, err := e.kc.Dynamic.Resource(nsGVR).Get(context.Background(), ns, metav1.GetOptions{}); err == nil {
+		t.Error("dry run created the namespace")
+	}
+}
