@@ -141,8 +141,6 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 	failRun := func(err error) { runErrOnce.Do(func() { runErr = err }) }
 	applyCtx, cancelApply := context.WithCancel(ctx)
 	defer cancelApply()
-	applied := map[object.ObjMetadata]bool{}
-	var appliedMu sync.Mutex
 	for _, group := range groups {
 		forEach(applyCtx, opts.Workers, len(group), func(ctx context.Context, i int) {
 			it := group[i]
@@ -168,19 +166,16 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 				e.markVM(it.id, event.VMFailed, e.explain(err).Error())
 				return
 			}
-			appliedMu.Lock()
-			applied[it.id] = true
-			appliedMu.Unlock()
-			reason := ""
-			if opts.DryRun {
-				reason = "dry run"
-			}
-			e.object(refOf(it.id), result, reason, "")
 			e.mu.Lock()
 			if vm, ok := e.vms[it.id]; ok {
 				vm.applied = time.Now()
 			}
 			e.mu.Unlock()
+			reason := ""
+			if opts.DryRun {
+				reason = "dry run"
+			}
+			e.object(refOf(it.id), result, reason, "")
 		})
 		if applyCtx.Err() != nil {
 			break

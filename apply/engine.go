@@ -92,7 +92,9 @@ func (e *engine) finish(ctx context.Context, runErr error, timedOut bool) *event
 		v := event.VM{Name: vm.ref.Name, Workload: vm.workload, Role: vm.role, Status: vm.status, Message: vm.message,
 			Applied: vm.applied, Ready: vm.ready, AgentConnected: vm.agent}
 		if !vm.ready.IsZero() && !vm.applied.IsZero() && vm.status == event.VMReady {
-			v.TimeToReady = event.Seconds(vm.ready.Sub(vm.applied))
+			// The watch may see Ready a moment before the apply call
+			// returns (a VM that was ready already): never negative.
+			v.TimeToReady = event.Seconds(max(vm.ready.Sub(vm.applied), 0))
 		}
 		if v.Status == event.VMFailed {
 			failed = true
