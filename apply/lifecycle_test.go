@@ -421,3 +421,29 @@ func TestDryRunAndDiffBeforeTheNamespaceExists(t *testing.T) {
 		t.Error("dry run created the namespace")
 	}
 }
+
+func TestForceConflicts(t *testing.T) {
+	e := newEnv(t)
+	// Someone else applied cpu-1 with their own field manager.
+	theirs := vm(t, "cpu-1")
+	theirs.SetNamespace(e.ns)
+	if _, err := e.kc.Dynamic.Resource(vmsGVR).Namespace(e.ns).Apply(context.Background(), "cpu-1", theirs, metav1.ApplyOptions{FieldManager: "someone"}); err != nil {
+		t.Fatal(err)
+	}
+	ours := vm(t, "cpu-1")
+	_ = unstructured.SetNestedField(ours.Object, "2Gi", "spec", "template", "spec", "domain", "memory", "guest")
+
+	s, r, err := e.apply([]*unstructured.Unstructured{ours}, apply.Options{Adopt: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := r.object("VirtualMachine", "cpu-1")
+	if s.Outcome != event.Failure || o == nil || o.Result != event.Failed || !strings.Contains(o.Reason, "--force-conflicts") {
+		t.Fatalf("outcome %s, event %+v: want a failed object naming --force-conflicts", s.Outcome, o)
+	}
+	e.applyOK([]*unstructured.Unstructured{ours}, apply.Options{Adopt: true, ForceConflicts: true})
+	got, _ := e.get(vmsGVR, "cpu-1")
+	if mem, _, _ := unstructured.NestedString(got.Object, "spec", "template", "spec", "domain", "memory", "guest"); mem != "2Gi" {
+		t.Errorf("memory %q after --force-conflicts, want 2Gi", mem)
+	}
+}
