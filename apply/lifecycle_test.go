@@ -297,6 +297,9 @@ current-context: c
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("destroy: %v", err)
 	}
+	if _, err = kc.ServerVersion(); err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("ServerVersion: %v", err)
+	}
 }
 
 func TestInterruptedApplyThenDestroyLeavesNothing(t *testing.T) {
@@ -445,5 +448,13 @@ func TestForceConflicts(t *testing.T) {
 	got, _ := e.get(vmsGVR, "cpu-1")
 	if mem, _, _ := unstructured.NestedString(got.Object, "spec", "template", "spec", "domain", "memory", "guest"); mem != "2Gi" {
 		t.Errorf("memory %q after --force-conflicts, want 2Gi", mem)
+	}
+}
+
+func TestServerVersion(t *testing.T) {
+	e := newEnv(t)
+	v, err := e.kc.ServerVersion()
+	if err != nil || !strings.HasPrefix(v, "v1.") {
+		t.Errorf("ServerVersion = %q, %v", v, err)
 	}
 }

@@ -57,7 +57,7 @@ type Client struct {
 }
 
 // New builds a Client. It does not contact the server: the first request
-// does (see Ping).
+// does (see ServerVersion).
 func New(opts Options) (*Client, error) {
 	if opts.QPS == 0 {
 		opts.QPS = DefaultQPS
@@ -156,4 +156,18 @@ func (c *Client) Host() string { return c.Config.Host }
 // explainConfig words kubeconfig loading errors.
 func explainConfig(err error) error {
 	return fmt.Errorf("loading kubeconfig: %w (check --kubeconfig, $KUBECONFIG and --context)", err)
+}
+
+// ServerVersion asks the API server for its version: a cheap way to check
+// that it is reachable and the credentials work, with errors explained.
+func (c *Client) ServerVersion() (string, error) {
+	dc, err := c.Factory.ToDiscoveryClient()
+	if err != nil {
+		return "", Explain(err, c.Host())
+	}
+	v, err := dc.ServerVersion()
+	if err != nil {
+		return "", Explain(fmt.Errorf("asking the API server for its version: %w", err), c.Host())
+	}
+	return v.GitVersion, nil
 }
