@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/virtwork/virtwork/apply/event"
 )
 
 // Outcome is how a run ended, as event.Outcome words it, plus Running for
@@ -188,7 +190,8 @@ type Stats struct {
 	Avg   Seconds `json:"avg"`
 }
 
-// Quantiles computes Stats over values; nil when there are none.
+// Quantiles computes Stats over values; nil when there are none. The
+// quantiles are event.Quantile's, the same as the terminal summary's.
 func Quantiles(values []time.Duration) *Stats {
 	if len(values) == 0 {
 		return nil
@@ -199,13 +202,10 @@ func Quantiles(values []time.Duration) *Stats {
 	for _, v := range s {
 		sum += v
 	}
-	rank := func(q float64) Seconds {
-		i := int(math.Ceil(q/100*float64(len(s)))) - 1
-		return Seconds(s[min(max(i, 0), len(s)-1)])
-	}
+	rank := func(q float64) Seconds { return Seconds(event.Quantile(s, q)) }
 	return &Stats{
 		Count: len(s), Min: Seconds(s[0]), Max: Seconds(s[len(s)-1]),
-		P50: rank(50), P90: rank(90), P99: rank(99),
+		P50: rank(0.5), P90: rank(0.9), P99: rank(0.99),
 		Avg: Seconds(sum / time.Duration(len(s))),
 	}
 }
