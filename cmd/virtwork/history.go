@@ -220,7 +220,14 @@ func showRun(w io.Writer, r *history.Run) error {
 		}
 	}
 	if len(r.VMs) > 0 {
-		fmt.Fprintln(tw, "\nVM\tWORKLOAD\tROLE\tSTATUS\tTO READY\tTO AGENT\tMESSAGE")
+		// Agent times mean something only when apply waited for the agent
+		// (else they are those of the fastest VMs alone).
+		withAgent := r.WaitFor == history.WaitForAgent
+		if withAgent {
+			fmt.Fprintln(tw, "\nVM\tWORKLOAD\tROLE\tSTATUS\tTO READY\tTO AGENT\tMESSAGE")
+		} else {
+			fmt.Fprintln(tw, "\nVM\tWORKLOAD\tROLE\tSTATUS\tTO READY\tMESSAGE")
+		}
 		for _, v := range r.VMs {
 			ready, agent := "-", "-"
 			if d, ok := v.TimeToReady(); ok {
@@ -229,7 +236,11 @@ func showRun(w io.Writer, r *history.Run) error {
 			if d, ok := v.TimeToAgent(); ok {
 				agent = history.Seconds(d).String()
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, orDash(v.Workload), orDash(v.Role), v.Status, ready, agent, v.Message)
+			if withAgent {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, orDash(v.Workload), orDash(v.Role), v.Status, ready, agent, v.Message)
+			} else {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, orDash(v.Workload), orDash(v.Role), v.Status, ready, v.Message)
+			}
 		}
 	}
 	if len(r.Objects) > 0 {

@@ -143,9 +143,33 @@ func TestAgentConnectedLatency(t *testing.T) {
 	for i := range s.VMs {
 		s.VMs[i].AgentConnected = s.VMs[i].Ready.Add(10 * time.Second)
 	}
-	run := record(t, db, Meta{Command: "apply"}, evs, nil)
+	run := record(t, db, Meta{Command: "apply", WaitFor: "agent"}, evs, nil)
 	if a := run.AgentConnected; a == nil || a.Count != 2 || a.Min != Seconds(11*time.Second) || a.Max != Seconds(12*time.Second) {
 		t.Errorf("agent latency = %+v, want 11s..12s over 2", a)
+	}
+}
+
+// Apply that waited only for Ready sees the agents of the fastest VMs
+// alone: such partial figures are neither recorded nor computed.
+func TestAgentConnectedOnlyWhenWaitedFor(t *testing.T) {
+	db := tempDB(t)
+	evs := applyEvents(time.Now(), "ns", "a", 3)
+	s := evs[len(evs)-1].Summary
+	s.VMs[0].AgentConnected = s.VMs[0].Ready.Add(time.Second) // only the fastest
+	run := record(t, db, Meta{Command: "apply", WaitFor: "ready"}, evs, nil)
+	got, err := db.Get(run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.AgentConnected != nil || !got.VMs[0].AgentConnected.IsZero() {
+		t.Errorf("waited for ready: agent latency %+v, VM agent time %v; want neither", got.AgentConnected, got.VMs[0].AgentConnected)
+	}
+	// A record put by hand with agent times but not waiting for the agent
+	// gets no figures either.
+	got.ID, got.WaitFor = got.ID+"x", ""
+	got.VMs[1].AgentConnected = got.VMs[1].Ready.Add(time.Second)
+	if err := db.Put(got); err != nil || got.AgentConnected != nil {
+		t.Errorf("put without waiting for the agent: agent latency %+v (%v), want none", got.AgentConnected, err)
 	}
 }
 

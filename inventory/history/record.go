@@ -71,8 +71,9 @@ type Run struct {
 	// Ready.
 	VMCount    int `json:"vmCount"`
 	ReadyCount int `json:"readyCount"`
-	// Latency from the apply call to Ready, and to AgentConnected, of the
-	// VMs this run created (see summarize).
+	// Latency from the apply call to Ready, and to AgentConnected (only
+	// when apply waited for the agent), of the VMs this run created (see
+	// summarize).
 	Ready          *Stats `json:"readyLatency,omitempty"`
 	AgentConnected *Stats `json:"agentConnectedLatency,omitempty"`
 
@@ -165,6 +166,10 @@ type VM struct {
 // TimeToReady is Ready - Applied, and false when either is unknown.
 func (v VM) TimeToReady() (time.Duration, bool) { return since(v.Applied, v.Ready) }
 
+// WaitForAgent is Run.WaitFor of an apply that waited for the guest
+// agent; only such runs have AgentConnected figures.
+const WaitForAgent = "agent"
+
 // TimeToAgent is AgentConnected - Applied, and false when either is unknown.
 func (v VM) TimeToAgent() (time.Duration, bool) { return since(v.Applied, v.AgentConnected) }
 
@@ -211,8 +216,9 @@ func Quantiles(values []time.Duration) *Stats {
 }
 
 // summarize fills the run's figures from its details: counts, VM totals,
-// latencies. Latencies cover the VMs this run created, as kube-burner's
-// do: a VM that was already there (unchanged, configured) is Ready at once
+// latencies. AgentConnected latencies need a run that waited for the agent
+// (otherwise apply saw only the fastest VMs' agents). Latencies cover the
+// VMs this run created, as kube-burner's do: a VM that was already there (unchanged, configured) is Ready at once
 // and says nothing about start-up. A VM without an object record (a
 // hand-made record) counts.
 func (r *Run) summarize() {
@@ -239,7 +245,7 @@ func (r *Run) summarize() {
 		if d, ok := v.TimeToReady(); ok {
 			ready = append(ready, d)
 		}
-		if d, ok := v.TimeToAgent(); ok {
+		if d, ok := v.TimeToAgent(); ok && r.WaitFor == WaitForAgent {
 			agent = append(agent, d)
 		}
 	}

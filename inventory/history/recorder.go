@@ -186,8 +186,14 @@ func (r *Recorder) Finish(err error) (*Run, error) {
 		run.Outcome, run.Error = Outcome(s.Outcome), s.Error
 		run.VMs = nil
 		for _, v := range s.VMs {
-			run.VMs = append(run.VMs, VM{Name: v.Name, Workload: v.Workload, Role: v.Role, Status: v.Status,
-				Message: v.Message, Applied: utc(v.Applied), Ready: utc(v.Ready), AgentConnected: utc(v.AgentConnected)})
+			vm := VM{Name: v.Name, Workload: v.Workload, Role: v.Role, Status: v.Status,
+				Message: v.Message, Applied: utc(v.Applied), Ready: utc(v.Ready)}
+			// Without --wait-for=agent apply stops at Ready, so only the
+			// fastest guests' agents are seen: a partial figure, left out.
+			if run.WaitFor == WaitForAgent {
+				vm.AgentConnected = utc(v.AgentConnected)
+			}
+			run.VMs = append(run.VMs, vm)
 		}
 		for _, p := range s.Problems {
 			run.Problems = append(run.Problems, Problem{Kind: p.Ref.Kind, Namespace: p.Ref.Namespace, Name: p.Ref.Name,
