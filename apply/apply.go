@@ -126,12 +126,6 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 		}
 	}
 
-	var w *waiter
-	if wait {
-		w = e.startWaiter(ctx, opts.WaitFor, applyIDs, toPrune)
-		defer w.stop()
-	}
-
 	groups, err := applyGroups(apply)
 	if err != nil {
 		return e.finish(ctx, err, false), err
@@ -141,6 +135,8 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 	failRun := func(err error) { runErrOnce.Do(func() { runErr = err }) }
 	applyCtx, cancelApply := context.WithCancel(ctx)
 	defer cancelApply()
+	failed := map[object.ObjMetadata]bool{}
+	var failedMu sync.Mutex
 	for _, group := range groups {
 		forEach(applyCtx, opts.Workers, len(group), func(ctx context.Context, i int) {
 			it := group[i]
@@ -156,9 +152,9 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 					failRun(e.explain(err))
 					cancelApply()
 				}
-				if w != nil {
-					w.drop(it.id)
-				}
+				failedMu.Lock()
+				failed[it.id] = true
+				failedMu.Unlock()
 				if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 					return
 				}
@@ -188,6 +184,24 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 		// Objects not reached were never applied; the merged inventory
 		// still covers everything that may exist.
 		return e.finish(ctx, runErr, false), runErr
+	}
+
+	// Watch from here rather than from before the apply: decoding the
+	// watch events of a thousand VMs being created and booted would slow
+	// the apply calls down (measured: 3.5 s instead of 2.5 s for 1,000
+	// VMs on two cores). What happened meanwhile comes with the first
+	// LIST, and VMs already Ready then get their Ready time from the
+	// condition (see trackVM).
+	var w *waiter
+	if wait {
+		var targets object.ObjMetadataSet
+		for _, id := range applyIDs {
+			if !failed[id] {
+				targets = append(targets, id)
+			}
+		}
+		w = e.startWaiter(ctx, opts.WaitFor, targets, toPrune)
+		defer w.stop()
 	}
 
 	// Prune what left the set, VMs first (reverse of apply order).

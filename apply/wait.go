@@ -49,6 +49,7 @@ type waiter struct {
 	pending int           // active targets not done
 	changed chan struct{} // signalled when pending may have dropped
 	err     error         // a fatal watch error
+	synced  bool          // the watch's first LIST has been reported
 	cancel  context.CancelFunc
 	stopped chan struct{}
 }
@@ -91,6 +92,10 @@ func (e *engine) startWaiter(ctx context.Context, waitFor kvstatus.WaitFor, ids,
 				}
 				w.mu.Unlock()
 				w.signal()
+			case pollevent.SyncEvent:
+				w.mu.Lock()
+				w.synced = true
+				w.mu.Unlock()
 			case pollevent.ResourceUpdateEvent:
 				w.update(ev.Resource)
 			}
@@ -149,11 +154,12 @@ func (w *waiter) update(rs *pollevent.ResourceStatus) {
 			}
 		}
 	}
+	synced := w.synced
 	w.mu.Unlock()
 
 	var workload, role string
 	if isVM(rs.Identifier) {
-		workload, role = w.e.trackVM(rs, now, w.waitFor)
+		workload, role = w.e.trackVM(rs, now, synced)
 	}
 	if changed {
 		w.e.emit(event.Event{Time: now, Type: event.TypeStatus, Status: &event.Status{
@@ -163,8 +169,11 @@ func (w *waiter) update(rs *pollevent.ResourceStatus) {
 	w.signal()
 }
 
-// trackVM records a VM's Ready and AgentConnected times as first seen.
-func (e *engine) trackVM(rs *pollevent.ResourceStatus, now time.Time, waitFor kvstatus.WaitFor) (string, string) {
+// trackVM records when a VM's Ready and AgentConnected conditions became
+// True: when the watch reported the change, or, for a VM already so in the
+// watch's first LIST, the condition's lastTransitionTime (whole seconds),
+// kept between the VM's apply and now.
+func (e *engine) trackVM(rs *pollevent.ResourceStatus, now time.Time, synced bool) (string, string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	vm, ok := e.vms[rs.Identifier]
@@ -172,26 +181,53 @@ func (e *engine) trackVM(rs *pollevent.ResourceStatus, now time.Time, waitFor kv
 		return "", ""
 	}
 	if rs.Resource != nil {
-		if vm.ready.IsZero() && conditionTrue(rs.Resource, "Ready") {
-			vm.ready = now
+		seen := func(typ string) time.Time {
+			since, ok := conditionTrueSince(rs.Resource, typ)
+			if !ok {
+				return time.Time{}
+			}
+			if synced || since.IsZero() {
+				return now
+			}
+			if since.Before(vm.applied) {
+				since = vm.applied
+			}
+			if since.After(now) {
+				since = now
+			}
+			return since
 		}
-		if vm.agent.IsZero() && conditionTrue(rs.Resource, "AgentConnected") {
-			vm.agent = now
+		if vm.ready.IsZero() {
+			vm.ready = seen("Ready")
+		}
+		if vm.agent.IsZero() {
+			vm.agent = seen("AgentConnected")
 		}
 	}
 	vm.message = rs.Message
 	return vm.workload, vm.role
 }
 
-func conditionTrue(u *unstructured.Unstructured, typ string) bool {
+// conditionTrueSince reports whether condition typ is True, and since when
+// (zero if the condition has no lastTransitionTime).
+func conditionTrueSince(u *unstructured.Unstructured, typ string) (time.Time, bool) {
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 	for _, c := range conds {
 		m, _ := c.(map[string]any)
-		if m["type"] == typ {
-			return m["status"] == "True"
+		if m["type"] != typ {
+			continue
 		}
+		if m["status"] != "True" {
+			return time.Time{}, false
+		}
+		ts, _ := m["lastTransitionTime"].(string)
+		t, err := time.Parse(time.RFC3339, ts)
+		if err != nil {
+			return time.Time{}, true
+		}
+		return t, true
 	}
-	return false
+	return time.Time{}, false
 }
 
 // wait blocks until every active target is done, the deadline passes, the
