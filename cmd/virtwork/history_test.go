@@ -57,9 +57,10 @@ func cmdSeedHistory(ts *testscript.TestScript, neg bool, args []string) {
 		{Workload: "network", Role: "client", VMs: 1, CPUCores: 2, Memory: "2Gi"}}
 	r1.Source, r1.WaitFor, r1.Timeout = "config", "agent", history.Seconds(10*time.Minute)
 	r1.Digest = "sha256:5d41402abc4b2a76b9719d911017c592ae2f2f1e6c1f0c2b6bbd2a3cf8a1b7e9"
-	r1.Objects = []history.Object{obj("Namespace", "", "load", "unchanged", ""), obj("Secret", "load", "cpu-cloudinit", "created", ""),
-		obj("VirtualMachine", "load", "cpu-1", "created", ""), obj("VirtualMachine", "load", "disk-1", "created", ""),
-		obj("VirtualMachine", "load", "network-client-1", "created", "")}
+	// In event order; history show sorts them by kind, then name.
+	r1.Objects = []history.Object{obj("VirtualMachine", "load", "network-client-1", "created", ""),
+		obj("VirtualMachine", "load", "cpu-1", "created", ""), obj("Secret", "load", "cpu-cloudinit", "created", ""),
+		obj("VirtualMachine", "load", "disk-1", "created", ""), obj("Namespace", "", "load", "unchanged", "")}
 	r1.VMs = []history.VM{vm("cpu-1", "cpu", "", "Ready", t1.Add(sec(1)), 30.5, ""),
 		vm("disk-1", "disk", "", "Ready", t1.Add(sec(1.2)), 41, ""),
 		vm("network-client-1", "network", "client", "Ready", t1.Add(sec(1.3)), 52.25, "")}

@@ -731,3 +731,31 @@ func TestFlags(t *testing.T) {
 		t.Error("a nil Recorder did something")
 	}
 }
+
+func TestGetSortsObjectsByKindThenName(t *testing.T) {
+	db := tempDB(t)
+	obj := func(kind, ns, name string) Object {
+		return Object{Kind: kind, Namespace: ns, Name: name, Result: "created"}
+	}
+	// In event order: as the parallel apply happened to finish them.
+	run := &Run{ID: "01a", Command: "apply", Outcome: Succeeded, Objects: []Object{
+		obj("VirtualMachine", "a", "vm-2"), obj("ConfigMap", "a", "z"), obj("Service", "a", "svc"),
+		obj("VirtualMachine", "a", "vm-10"), obj("Namespace", "", "a"), obj("DataVolume", "a", "d"),
+		obj("Secret", "a", "s-2"), obj("VirtualMachine", "a", "vm-1"), obj("Secret", "a", "s-1"),
+	}}
+	if err := db.Put(run); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Get("01a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, o := range got.Objects {
+		names = append(names, o.Kind+"/"+o.Name)
+	}
+	want := "Namespace/a Secret/s-1 Secret/s-2 Service/svc VirtualMachine/vm-1 VirtualMachine/vm-10 VirtualMachine/vm-2 ConfigMap/z DataVolume/d"
+	if strings.Join(names, " ") != want {
+		t.Errorf("objects\n%s, want\n%s", strings.Join(names, " "), want)
+	}
+}

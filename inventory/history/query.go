@@ -2,12 +2,14 @@ package history
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -122,7 +124,8 @@ func (db *DB) List(f Filter) ([]*Run, error) {
 	return out, err
 }
 
-// Get returns the run whose id is or starts with id, with its details.
+// Get returns the run whose id is or starts with id, with its details
+// (objects in SortObjects order).
 func (db *DB) Get(id string) (*Run, error) {
 	if id == "" {
 		return nil, errors.New("empty run id")
@@ -162,6 +165,7 @@ func (db *DB) Get(id string) (*Run, error) {
 				return db.corrupt(fmt.Errorf("details of run %s: %v", key, err))
 			}
 			r.Objects, r.Problems, r.VMs = det.Objects, det.Problems, det.VMs
+			SortObjects(r.Objects)
 		}
 		run = r
 		return nil
@@ -223,4 +227,29 @@ func (r *Run) markAbandoned() {
 		r.Outcome = Interrupted
 		r.Error = fmt.Sprintf("virtwork (pid %d) ended without recording the end of the run", r.PID)
 	}
+}
+
+// kindOrder ranks the kinds virtwork renders in the order it applies them;
+// other kinds come after, by name.
+var kindOrder = map[string]int{"Namespace": 1, "Secret": 2, "Service": 3, "VirtualMachine": 4}
+
+// SortObjects orders objects by kind (Namespace, Secret, Service,
+// VirtualMachine, then other kinds alphabetically), then namespace, name
+// and group: events arrive in whatever order the parallel apply finished
+// them, a record reads better, and compares, in a fixed one.
+func SortObjects(objs []Object) {
+	rank := func(kind string) int {
+		if r, ok := kindOrder[kind]; ok {
+			return r
+		}
+		return len(kindOrder) + 1
+	}
+	slices.SortStableFunc(objs, func(a, b Object) int {
+		return cmp.Or(
+			cmp.Compare(rank(a.Kind), rank(b.Kind)),
+			strings.Compare(a.Kind, b.Kind),
+			strings.Compare(a.Namespace, b.Namespace),
+			strings.Compare(a.Name, b.Name),
+			strings.Compare(a.Group, b.Group))
+	})
 }
