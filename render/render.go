@@ -192,12 +192,12 @@ func selectWorkloads(cfg *config.Config, all []workload.Workload) ([]workload.Wo
 	}
 	for _, n := range cfg.Workloads {
 		if !known[n] {
-			return nil, fmt.Errorf("render: unknown workload %q; known workloads: %s", n, strings.Join(names, ", "))
+			return nil, fmt.Errorf("unknown workload %q; known workloads: %s (see virtwork workloads)", n, strings.Join(names, ", "))
 		}
 	}
 	for _, n := range sortedKeys(cfg.PerWorkload) {
 		if !known[n] {
-			return nil, fmt.Errorf("render: the config file has settings for unknown workload %q; known workloads: %s", n, strings.Join(names, ", "))
+			return nil, fmt.Errorf("%s: settings for unknown workload %q; known workloads: %s", cfg.PerWorkload[n].Source, n, strings.Join(names, ", "))
 		}
 	}
 	var out []workload.Workload
@@ -212,6 +212,10 @@ func selectWorkloads(cfg *config.Config, all []workload.Workload) ([]workload.Wo
 			continue
 		}
 		out = append(out, w)
+	}
+	if len(out) == 0 {
+		// An empty set would make apply prune every VM of the instance.
+		return nil, fmt.Errorf("no workloads selected: every workload is disabled in the config file; enable one or pass --workloads")
 	}
 	return out, nil
 }

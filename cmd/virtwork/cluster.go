@@ -57,9 +57,7 @@ type manifestSet struct {
 	source    string         // "config", "-f FILE", "-k DIR"
 }
 
-// load resolves the manifest set. Objects from -f and -k are checked as
-// strictly as render checks its own, so a typo in a committed file is
-// caught before the cluster sees it.
+// load resolves the manifest set (see checkObjects for -f and -k).
 func (s *sourceFlags) load(e *env) (*manifestSet, error) {
 	if s.File != "" && s.Kustomize != "" {
 		return nil, errors.New("-f and -k both given: choose one source")
@@ -86,13 +84,8 @@ func (s *sourceFlags) load(e *env) (*manifestSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(set.objs) == 0 {
-		return nil, fmt.Errorf("%s holds no objects", set.source)
-	}
-	for _, o := range set.objs {
-		if err := render.Check(o); err != nil && !errors.Is(err, render.ErrUnknownKind) {
-			return nil, fmt.Errorf("%s: %w", set.source, err)
-		}
+	if err := checkObjects(set.source, set.objs); err != nil {
+		return nil, err
 	}
 	// The namespace: -n or VIRTWORK_NAMESPACE if given, else the one the
 	// set was rendered for.
@@ -105,6 +98,21 @@ func (s *sourceFlags) load(e *env) (*manifestSet, error) {
 		set.namespace = cfg.Namespace
 	}
 	return set, nil
+}
+
+// checkObjects checks a set read from a file or kustomization as strictly
+// as render checks its own, so a typo in a committed file is caught before
+// the cluster sees it. Kinds render does not know pass unchecked.
+func checkObjects(source string, objs []*unstructured.Unstructured) error {
+	if len(objs) == 0 {
+		return fmt.Errorf("%s holds no objects", source)
+	}
+	for _, o := range objs {
+		if err := render.Check(o); err != nil && !errors.Is(err, render.ErrUnknownKind) {
+			return fmt.Errorf("%s: %w", source, err)
+		}
+	}
+	return nil
 }
 
 func readFile(path string, stdin io.Reader) ([]*unstructured.Unstructured, error) {
@@ -224,6 +232,9 @@ func runRecorded(e *env, db *history.DB, meta history.Meta, out outputFlags,
 	code := apply.ExitCode(summary, runErr)
 	if code == 0 {
 		return nil
+	}
+	if code == apply.ExitInterrupted {
+		runErr = nil // the summary said so already
 	}
 	return exitError{code: code, err: runErr}
 }

@@ -38,6 +38,9 @@ func (c *renderCmd) Run(e *env) error {
 			return errors.New("-k builds a kustomization as it is: configuration flags do not apply to it; drop them, or render without -k")
 		}
 		objs, err = manifest.Build(c.Kustomize)
+		if err == nil {
+			err = checkObjects("-k "+c.Kustomize, objs)
+		}
 	} else {
 		objs, _, err = renderFromConfig(c.Flags, e.getenv)
 	}

@@ -71,7 +71,7 @@ func (c *workloadsShowCmd) Run(e *env) error {
 	fmt.Fprintf(e.stdout, "\n# Rendered with the current settings (namespace %s):\n", cfg.Namespace)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "# ROLE\tVMS\tCPU\tMEMORY\tDATA DISKS\tFIRST VM")
-	for _, r := range summarize(objs) {
+	for _, r := range summarize(objs, w.Roles[0].Name) {
 		fmt.Fprintf(tw, "# %s\t%d\t%s\t%s\t%s\t%s\n", r.role, r.count, r.cpu, r.memory, r.disks, r.first)
 	}
 	return tw.Flush()
@@ -82,9 +82,10 @@ type roleSummary struct {
 	count                           int
 }
 
-// summarize groups rendered VMs by role, reading their settings back from
+// summarize groups rendered VMs by role (onlyRole names the role of a
+// single-role workload), reading their settings back from
 // the objects so that what is shown is what render produced.
-func summarize(objs []*unstructured.Unstructured) []roleSummary {
+func summarize(objs []*unstructured.Unstructured, onlyRole string) []roleSummary {
 	var out []roleSummary
 	idx := map[string]int{}
 	for _, o := range objs {
@@ -92,8 +93,8 @@ func summarize(objs []*unstructured.Unstructured) []roleSummary {
 			continue
 		}
 		role := o.GetLabels()[render.LabelRole]
-		if role == "" {
-			role = "-"
+		if role == "" { // single-role workloads carry no role label
+			role = onlyRole
 		}
 		i, ok := idx[role]
 		if !ok {

@@ -38,7 +38,14 @@ type Config struct {
 	SSHKeys     []string
 	WorkloadDir string
 	// PerWorkload holds settings from the config file's workloads: map.
+	// A global setting given by flag or environment variable overrides
+	// the same per-workload setting (flags > env > file); one given in
+	// the file does not.
 	PerWorkload map[string]WorkloadSettings
+	// HistoryDB and NoHistory are the config file's historyDb and
+	// noHistory keys; the history flags and variables override them.
+	HistoryDB string
+	NoHistory bool
 }
 
 // WorkloadSettings override the global settings for one workload; nil
@@ -49,4 +56,7 @@ type WorkloadSettings struct {
 	CPUCores *int
 	Memory   *resource.Quantity
 	DiskSize *resource.Quantity
+	// Source says where in the config file the entry is ("c.yaml:7"),
+	// for errors about it.
+	Source string
 }

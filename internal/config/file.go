@@ -1,7 +1,9 @@
 package config
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"fmt"
 	"io/fs"
 	"os"
@@ -14,7 +16,8 @@ import (
 // file is a parsed config file: top-level settings plus per-workload ones.
 type file struct {
 	raw
-	perWorkload map[string]fileWorkload
+	perWorkload          map[string]fileWorkload
+	historyDB, noHistory *string
 }
 
 // fileWorkload is one entry of the file's workloads: map, values as
@@ -22,6 +25,7 @@ type file struct {
 type fileWorkload struct {
 	values map[string]*string // key -> value
 	source map[string]string  // key -> "file:line: workloads.cpu.vmCount"
+	at     string             // "file:line" of the entry
 }
 
 var workloadKeys = []string{"enabled", "vmCount", "cpuCores", "memory", "diskSize"}
@@ -37,8 +41,13 @@ func readFile(path string) (*file, error) {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("config file %s: not valid YAML: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, fmt.Errorf("%s:%d: a second YAML document; the config file holds one mapping of settings", path, extra.Line)
 	}
 	f := &file{raw: raw{source: map[string]string{}}, perWorkload: map[string]fileWorkload{}}
 	if len(doc.Content) == 0 { // empty file: nothing set
@@ -49,19 +58,33 @@ func readFile(path string) (*file, error) {
 	if top.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s: the config file must be a mapping of settings (key: value)", at(top, "top level"))
 	}
-	known := []string{"workloads"}
+	known := []string{"workloads", "historyDb", "noHistory"}
 	for _, s := range settings {
 		if s.key != "workloads" {
 			known = append(known, s.key)
 		}
 	}
 	slots := f.scalars()
+	if err := noDuplicates(top, path, ""); err != nil {
+		return nil, err
+	}
 	for i := 0; i < len(top.Content); i += 2 {
 		k, v := top.Content[i], top.Content[i+1]
 		s, ok := settingByKey(k.Value)
 		switch {
+		case k.Value == "historyDb" || k.Value == "noHistory":
+			if v.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("%s: must be a single value", at(k, k.Value))
+			}
+			if k.Value == "historyDb" {
+				f.historyDB = ptr(v.Value)
+			} else {
+				f.noHistory = ptr(v.Value)
+				f.source["noHistory"] = at(k, k.Value)
+			}
+			continue
 		case k.Value == "workloads":
-			if err := f.readWorkloads(v, at); err != nil {
+			if err := f.readWorkloads(v, path, at); err != nil {
 				return nil, err
 			}
 			continue
@@ -93,22 +116,28 @@ func readFile(path string) (*file, error) {
 	return f, nil
 }
 
-func (f *file) readWorkloads(v *yaml.Node, at func(*yaml.Node, string) string) error {
+func (f *file) readWorkloads(v *yaml.Node, path string, at func(*yaml.Node, string) string) error {
 	if v.Kind != yaml.MappingNode {
 		return fmt.Errorf("%s: must be a mapping of workload name to settings (%s)", at(v, "workloads"), strings.Join(workloadKeys, ", "))
+	}
+	if err := noDuplicates(v, path, "workloads."); err != nil {
+		return err
 	}
 	for i := 0; i < len(v.Content); i += 2 {
 		name, body := v.Content[i], v.Content[i+1]
 		if err := ValidateName(name.Value); err != nil {
 			return fmt.Errorf("%s: %q is not a valid workload name: %v", at(name, "workloads"), name.Value, err)
 		}
-		fw := fileWorkload{values: map[string]*string{}, source: map[string]string{}}
+		fw := fileWorkload{values: map[string]*string{}, source: map[string]string{}, at: at(name, "")}
 		if body.Kind == yaml.ScalarNode && (body.Tag == "!!null" || body.Value == "") {
 			f.perWorkload[name.Value] = fw
 			continue
 		}
 		if body.Kind != yaml.MappingNode {
 			return fmt.Errorf("%s: must be a mapping of settings (%s)", at(body, "workloads."+name.Value), strings.Join(workloadKeys, ", "))
+		}
+		if err := noDuplicates(body, path, "workloads."+name.Value+"."); err != nil {
+			return err
 		}
 		for j := 0; j < len(body.Content); j += 2 {
 			k, val := body.Content[j], body.Content[j+1]
@@ -172,7 +201,7 @@ func stringList(v *yaml.Node, src string) ([]string, error) {
 
 // resolve validates one workload's settings from the file.
 func (fw fileWorkload) resolve(name string) (WorkloadSettings, error) {
-	var ws WorkloadSettings
+	ws := WorkloadSettings{Source: strings.TrimSuffix(strings.TrimSpace(fw.at), ":")}
 	bad := func(key, why string) error {
 		return fmt.Errorf("%s %q: %s", fw.source[key], *fw.values[key], why)
 	}
@@ -200,14 +229,33 @@ func (fw fileWorkload) resolve(name string) (WorkloadSettings, error) {
 		}
 		ws.CPUCores = &n
 	}
-	for key, dst := range map[string]**resourceQuantity{"memory": &ws.Memory, "diskSize": &ws.DiskSize} {
-		if v := fw.values[key]; v != nil {
-			q, err := parseQuantity(v)
+	quantities := []struct {
+		key string
+		dst **resourceQuantity
+		min resourceQuantity
+	}{{"memory", &ws.Memory, minMemory}, {"diskSize", &ws.DiskSize, minDisk}}
+	for _, qt := range quantities {
+		if v := fw.values[qt.key]; v != nil {
+			q, err := parseQuantity(v, qt.min)
 			if err != nil {
-				return ws, bad(key, err.Error())
+				return ws, bad(qt.key, err.Error())
 			}
-			*dst = &q
+			*qt.dst = &q
 		}
 	}
 	return ws, nil
+}
+
+// noDuplicates rejects a key given twice in one mapping: YAML forbids it,
+// and silently taking the last one hides typos.
+func noDuplicates(m *yaml.Node, file, prefix string) error {
+	seen := map[string]int{}
+	for i := 0; i < len(m.Content); i += 2 {
+		k := m.Content[i]
+		if line, ok := seen[k.Value]; ok {
+			return fmt.Errorf("%s:%d: %s%s given twice (first on line %d)", file, k.Line, prefix, k.Value, line)
+		}
+		seen[k.Value] = k.Line
+	}
+	return nil
 }

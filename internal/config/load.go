@@ -28,8 +28,8 @@ type Flags struct {
 	ContainerDiskImage *string  `name:"container-disk-image" placeholder:"IMAGE" help:"Root disk image (env VIRTWORK_CONTAINER_DISK_IMAGE, key containerDiskImage; default quay.io/containerdisks/fedora:41)."`
 	SSHUser            *string  `name:"ssh-user" placeholder:"USER" help:"Create this user with sudo in every VM (env VIRTWORK_SSH_USER, key sshUser)."`
 	SSHPassword        *string  `name:"ssh-password" placeholder:"PASSWORD" help:"Password of --ssh-user; rendered only as a SHA-512 crypt hash (env VIRTWORK_SSH_PASSWORD, key sshPassword)."`
-	SSHKeys            []string `name:"ssh-key" placeholder:"KEY" help:"OpenSSH public key for --ssh-user; repeatable (env VIRTWORK_SSH_KEYS comma-separated, key sshKeys). Merged with the other sources."`
-	SSHKeyFiles        []string `name:"ssh-key-file" placeholder:"FILE" help:"File of OpenSSH public keys (e.g. ~/.ssh/id_ed25519.pub); repeatable (env VIRTWORK_SSH_KEY_FILES, key sshKeyFiles). Merged."`
+	SSHKeys            []string `name:"ssh-key" sep:"none" placeholder:"KEY" help:"OpenSSH public key for --ssh-user; repeatable (env VIRTWORK_SSH_KEYS comma-separated, key sshKeys). Merged with the other sources."`
+	SSHKeyFiles        []string `name:"ssh-key-file" sep:"none" placeholder:"FILE" help:"File of OpenSSH public keys (e.g. ~/.ssh/id_ed25519.pub); repeatable (env VIRTWORK_SSH_KEY_FILES, key sshKeyFiles). Merged."`
 	WorkloadDir        *string  `name:"workload-dir" placeholder:"DIR" help:"Directory of extra workload .cue files (env VIRTWORK_WORKLOAD_DIR, key workloadDir)."`
 }
 
@@ -63,6 +63,8 @@ func Load(flags Flags, getenv func(string) (string, bool)) (*Config, error) {
 		r.merge(f.raw)
 		r.perWorkload = f.perWorkload
 		r.keyFileBase = filepath.Dir(path)
+		r.historyDB, r.noHistory = f.historyDB, f.noHistory
+		r.source["noHistory"] = f.source["noHistory"]
 	}
 
 	env, err := fromEnv(getenv)
@@ -70,7 +72,11 @@ func Load(flags Flags, getenv func(string) (string, bool)) (*Config, error) {
 		return nil, err
 	}
 	r.merge(env)
-	r.merge(fromFlags(flags))
+	fl, err := fromFlags(flags)
+	if err != nil {
+		return nil, err
+	}
+	r.merge(fl)
 	return r.resolve()
 }
 
@@ -85,7 +91,9 @@ type raw struct {
 	source                                                 map[string]string // setting -> "--flag" / "VIRTWORK_X" / "file:line"
 
 	perWorkload map[string]fileWorkload
-	keyFileBase string
+	keyFileBase string // relative paths in the config file are relative to it
+	historyDB   *string
+	noHistory   *string
 }
 
 // sourced is one list element and where it came from.
@@ -157,6 +165,9 @@ func fromEnv(getenv func(string) (string, bool)) (raw, error) {
 		switch s.field {
 		case "Workloads":
 			r.Workloads = splitList(v)
+			if len(r.Workloads) == 0 {
+				return raw{}, fmt.Errorf("%s=%q: names no workload; unset it for all, or list some (e.g. cpu,disk)", name, v)
+			}
 		case "SSHKeys":
 			for _, k := range splitList(v) {
 				r.SSHKeys = append(r.SSHKeys, sourced{k, name})
@@ -175,7 +186,7 @@ func fromEnv(getenv func(string) (string, bool)) (raw, error) {
 	return r, nil
 }
 
-func fromFlags(f Flags) raw {
+func fromFlags(f Flags) (raw, error) {
 	r := raw{source: map[string]string{}}
 	set := func(field string, v *string) {
 		if v != nil {
@@ -202,6 +213,9 @@ func fromFlags(f Flags) raw {
 	if f.Workloads != nil {
 		r.Workloads = cleanList(f.Workloads)
 		r.source["Workloads"] = "--workloads"
+		if len(r.Workloads) == 0 {
+			return raw{}, errors.New("--workloads names no workload; leave it out for all, or list some (e.g. cpu,disk)")
+		}
 	}
 	for _, k := range f.SSHKeys {
 		r.SSHKeys = append(r.SSHKeys, sourced{k, "--ssh-key"})
@@ -209,7 +223,7 @@ func fromFlags(f Flags) raw {
 	for _, k := range f.SSHKeyFiles {
 		r.SSHKeyFiles = append(r.SSHKeyFiles, sourced{k, "--ssh-key-file"})
 	}
-	return r
+	return r, nil
 }
 
 func flagOf(field string) string {
@@ -258,10 +272,10 @@ func (r *raw) resolve() (*Config, error) {
 	if c.CPUCores, err = parseCount(r.CPUCores); err != nil {
 		return nil, bad("CPUCores", *r.CPUCores, err.Error())
 	}
-	if c.Memory, err = parseQuantity(r.Memory); err != nil {
+	if c.Memory, err = parseQuantity(r.Memory, minMemory); err != nil {
 		return nil, bad("Memory", *r.Memory, err.Error())
 	}
-	if c.DiskSize, err = parseQuantity(r.DiskSize); err != nil {
+	if c.DiskSize, err = parseQuantity(r.DiskSize, minDisk); err != nil {
 		return nil, bad("DiskSize", *r.DiskSize, err.Error())
 	}
 	c.StorageClass = deref(r.StorageClass)
@@ -271,6 +285,9 @@ func (r *raw) resolve() (*Config, error) {
 		}
 	}
 	c.ContainerDiskImage = deref(r.ContainerDiskImage)
+	if r.ContainerDiskImage != nil && c.ContainerDiskImage == "" {
+		return nil, bad("ContainerDiskImage", "", "empty; leave it out for the default "+DefaultContainerDiskImage)
+	}
 	if c.ContainerDiskImage == "" {
 		c.ContainerDiskImage = DefaultContainerDiskImage
 	} else if strings.ContainsAny(c.ContainerDiskImage, " \t\n") {
@@ -284,6 +301,9 @@ func (r *raw) resolve() (*Config, error) {
 	}
 	c.SSHPassword = deref(r.SSHPassword)
 	c.WorkloadDir = deref(r.WorkloadDir)
+	if c.WorkloadDir != "" && r.fromFile("WorkloadDir") && !filepath.IsAbs(c.WorkloadDir) {
+		c.WorkloadDir = filepath.Join(r.keyFileBase, c.WorkloadDir)
+	}
 	if c.WorkloadDir != "" {
 		if st, err := os.Stat(c.WorkloadDir); err != nil || !st.IsDir() {
 			return nil, bad("WorkloadDir", c.WorkloadDir, "not a directory (give a folder of .cue workload files)")
@@ -306,9 +326,41 @@ func (r *raw) resolve() (*Config, error) {
 		if err != nil {
 			return nil, err
 		}
+		// flags > env > file: a global setting from a flag or variable
+		// beats the file's per-workload one.
+		if !r.fromFile("VMCount") && c.VMCount > 0 {
+			ws.VMCount = nil
+		}
+		if !r.fromFile("CPUCores") && c.CPUCores > 0 {
+			ws.CPUCores = nil
+		}
+		if !r.fromFile("Memory") && !c.Memory.IsZero() {
+			ws.Memory = nil
+		}
+		if !r.fromFile("DiskSize") && !c.DiskSize.IsZero() {
+			ws.DiskSize = nil
+		}
 		c.PerWorkload[name] = ws
 	}
+
+	c.HistoryDB = deref(r.historyDB)
+	if r.noHistory != nil {
+		switch strings.ToLower(*r.noHistory) {
+		case "true":
+			c.NoHistory = true
+		case "false":
+		default:
+			return nil, fmt.Errorf("%s %q: must be true or false", r.source["noHistory"], *r.noHistory)
+		}
+	}
 	return c, nil
+}
+
+// fromFile reports whether a setting's value came from the config file
+// (its source is "path:line: key" rather than a flag or variable).
+func (r *raw) fromFile(field string) bool {
+	src := r.source[field]
+	return src != "" && !strings.HasPrefix(src, "--") && !strings.HasPrefix(src, EnvPrefix)
 }
 
 func deref(p *string) string {
@@ -333,17 +385,33 @@ func parseCount(p *string) (int, error) {
 	return n, nil
 }
 
-// parseQuantity reads a positive Kubernetes quantity; nil is "unset".
-func parseQuantity(p *string) (resource.Quantity, error) {
+// Smallest sizes accepted: below them a guest does not boot or a disk
+// holds no file system, and such values are nearly always a typo
+// (512m is 0.512 bytes, 2 is two bytes).
+var (
+	minMemory = resource.MustParse("64Mi")
+	minDisk   = resource.MustParse("16Mi")
+)
+
+// parseQuantity reads a Kubernetes quantity of whole bytes, at least min;
+// nil is "unset".
+func parseQuantity(p *string, min resource.Quantity) (resource.Quantity, error) {
 	if p == nil {
 		return resource.Quantity{}, nil
 	}
-	q, err := resource.ParseQuantity(strings.TrimSpace(*p))
+	text := strings.TrimSpace(*p)
+	q, err := resource.ParseQuantity(text)
 	if err != nil {
 		return q, errors.New("not a Kubernetes quantity (use e.g. 512Mi, 2Gi, 10G)")
 	}
-	if q.Sign() <= 0 {
-		return q, errors.New("must be more than zero")
+	if strings.HasSuffix(text, "m") {
+		return q, fmt.Errorf("the suffix m means thousandths of a byte; did you mean %sMi?", strings.TrimSuffix(text, "m"))
+	}
+	if q.MilliValue()%1000 != 0 {
+		return q, errors.New("not a whole number of bytes (use e.g. 512Mi, 2Gi)")
+	}
+	if q.Cmp(min) < 0 {
+		return q, fmt.Errorf("too small: at least %s (units: Ki, Mi, Gi, or k, M, G)", min.String())
 	}
 	return q, nil
 }

@@ -172,6 +172,17 @@ func TestBadInput(t *testing.T) {
 		{"garbage key", Flags{SSHUser: &user, SSHKeys: []string{"ssh-rsa notbase64"}}, env(), "", "--ssh-key: not an OpenSSH public key"},
 		{"env garbage key", Flags{SSHUser: &user}, env("VIRTWORK_SSH_KEYS", "hello"), "", "VIRTWORK_SSH_KEYS: not an OpenSSH public key"},
 		{"key without user", Flags{SSHKeys: []string{keyAlice}}, env(), "", "no SSH user: add --ssh-user"},
+		{"millibytes", Flags{Memory: ptr("512m")}, env(), "", `--memory "512m": the suffix m means thousandths of a byte; did you mean 512Mi?`},
+		{"fractional bytes", Flags{DiskSize: ptr("0.5")}, env(), "", `--disk-size "0.5": not a whole number of bytes`},
+		{"too little memory", Flags{Memory: ptr("2")}, env(), "", `--memory "2": too small: at least 64Mi`},
+		{"file millibytes", Flags{}, env(), "workloads:\n  cpu:\n    memory: 512m\n", `:3: workloads.cpu.memory "512m": the suffix m`},
+		{"duplicate key", Flags{}, env(), "namespace: a\nnamespace: b\n", `:2: namespace given twice (first on line 1)`},
+		{"duplicate workload key", Flags{}, env(), "workloads:\n  cpu:\n    vmCount: 1\n    vmCount: 2\n", `:4: workloads.cpu.vmCount given twice`},
+		{"second document", Flags{}, env(), "namespace: a\n---\nnamespace: b\n", `:2: a second YAML document`},
+		{"empty workload list", Flags{Workloads: []string{""}}, env(), "", "--workloads names no workload"},
+		{"empty env workload list", Flags{}, env("VIRTWORK_WORKLOADS", " , "), "", `VIRTWORK_WORKLOADS=" , ": names no workload`},
+		{"empty image", Flags{ContainerDiskImage: ptr("")}, env(), "", `--container-disk-image "": empty`},
+		{"bad noHistory", Flags{}, env(), "noHistory: maybe\n", `:1: noHistory "maybe": must be true or false`},
 		{"missing key file", Flags{SSHUser: &user, SSHKeyFiles: []string{filepath.Join(dir, "x.pub")}}, env(), "", "x.pub: cannot read the key file"},
 	}
 	for _, tc := range cases {
@@ -200,5 +211,58 @@ func TestPasswordNotInErrors(t *testing.T) {
 	_, err := Load(Flags{SSHPassword: &pw}, env())
 	if err == nil || strings.Contains(err.Error(), pw) {
 		t.Fatalf("want an error without the password, got %v", err)
+	}
+}
+
+func TestRelativePathsInFileAreRelativeToIt(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "cfg", "wl"), 0o755)
+	os.WriteFile(filepath.Join(dir, "cfg", "alice.pub"), []byte(keyAlice+"\n"), 0o600)
+	file := filepath.Join(dir, "cfg", "c.yaml")
+	os.WriteFile(file, []byte("workloadDir: wl\nsshUser: fedora\nsshKeyFiles: [alice.pub]\nhistoryDb: h.db\nnoHistory: true\n"), 0o600)
+	t.Chdir(t.TempDir()) // somewhere else entirely
+	c, err := Load(Flags{Config: &file}, env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WorkloadDir != filepath.Join(dir, "cfg", "wl") || len(c.SSHKeys) != 1 {
+		t.Errorf("workloadDir %q, keys %q", c.WorkloadDir, c.SSHKeys)
+	}
+	if c.HistoryDB != "h.db" || !c.NoHistory {
+		t.Errorf("history settings: %q %v", c.HistoryDB, c.NoHistory)
+	}
+}
+
+func TestFlagsOverridePerWorkloadFileSettings(t *testing.T) {
+	file := writeFile(t, "c.yaml", "cpuCores: 3\nworkloads:\n  cpu:\n    cpuCores: 5\n    vmCount: 2\n")
+	// The file's global cpuCores does not beat its own per-workload value...
+	c, err := Load(Flags{Config: &file}, env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.PerWorkload["cpu"]; w.CPUCores == nil || *w.CPUCores != 5 || !strings.HasSuffix(w.Source, "c.yaml:3") {
+		t.Fatalf("per-workload from file: %+v", w)
+	}
+	// ...but a flag (or variable) does: flags > env > file.
+	cores := 7
+	c, err = Load(Flags{Config: &file, CPUCores: &cores}, env("VIRTWORK_VM_COUNT", "4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := c.PerWorkload["cpu"]
+	if w.CPUCores != nil || w.VMCount != nil || c.CPUCores != 7 || c.VMCount != 4 {
+		t.Errorf("flag and env should win over per-workload file values: %+v, global %d/%d", w, c.CPUCores, c.VMCount)
+	}
+}
+
+func TestKeyWithCommaInComment(t *testing.T) {
+	user := "fedora"
+	key := strings.Replace(keyAlice, "alice@example", "alice,work@example", 1)
+	c, err := Load(Flags{SSHUser: &user, SSHKeys: []string{key}}, env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.SSHKeys) != 1 || !strings.HasSuffix(c.SSHKeys[0], "alice,work@example") {
+		t.Errorf("keys %q", c.SSHKeys)
 	}
 }
