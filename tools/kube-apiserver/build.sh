@@ -5,7 +5,7 @@
 set -euo pipefail
 version=v1.37.2
 here=$(cd "$(dirname "$0")" && pwd)
-cache=${VIRTWORK_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/virtwork}
+cache=${VIRTWORK_TOOLS_CACHE:-${XDG_CACHE_HOME:-${HOME:?set HOME, XDG_CACHE_HOME or VIRTWORK_TOOLS_CACHE}/.cache}/virtwork}
 out=$cache/kube-apiserver-$version/kube-apiserver
 if [ -x "$out" ]; then echo "$out"; exit 0; fi
 mkdir -p "$(dirname "$out")"
