@@ -46,7 +46,7 @@ func (f DBFlags) Open(getenv func(string) (string, bool)) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Open(path)
+	return open(path, true)
 }
 
 // ResolvePath returns the database path: flag, else VIRTWORK_HISTORY_DB,

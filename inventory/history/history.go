@@ -76,6 +76,10 @@ func SchemaVersion() int { return len(migrations) }
 // method opens the file, runs one transaction and closes it again.
 type DB struct {
 	path string
+	// recording is set for apply and destroy (DBFlags.Open), whose error
+	// messages may suggest --no-history; the history commands have no
+	// such flag.
+	recording bool
 	// LockTimeout bounds the wait for another process's lock
 	// (DefaultLockTimeout when zero).
 	LockTimeout time.Duration
@@ -87,7 +91,12 @@ type DB struct {
 // handle for later short transactions. It fails fast, before any cluster
 // work, with ErrLocked or ErrCorrupt in a one-line error that names the
 // file and the way out.
-func Open(path string) (*DB, error) {
+//
+// Open is for the history commands: its errors do not suggest
+// --no-history. apply and destroy open through DBFlags.Open, whose errors do.
+func Open(path string) (*DB, error) { return open(path, false) }
+
+func open(path string, recording bool) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("history database: empty path")
 	}
@@ -95,7 +104,7 @@ func Open(path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("history database %s: %w", path, err)
 	}
-	db := &DB{path: abs}
+	db := &DB{path: abs, recording: recording}
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("history database %s: %w", abs, err)
 	}
@@ -121,10 +130,10 @@ func Open(path string) (*DB, error) {
 	return db, nil
 }
 
-// Check reports whether the history database at path can be used (see
-// Open); apply and destroy call it before touching the cluster.
+// Check reports whether the history database at path can be used for
+// recording an apply or destroy (see Open and DBFlags.Open).
 func Check(path string) error {
-	_, err := Open(path)
+	_, err := open(path, true)
 	return err
 }
 
@@ -218,18 +227,29 @@ func (db *DB) with(readOnly bool, fn func(*bolt.DB) error) (err error) {
 func (db *DB) openError(err error) error {
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
-		return kindError{ErrLocked, fmt.Sprintf("history database %s is locked by another virtwork process; retry, or pass --no-history", db.path)}
+		if db.recording {
+			return kindError{ErrLocked, fmt.Sprintf("history database %s is locked by another virtwork process; retry, or pass --no-history", db.path)}
+		}
+		return kindError{ErrLocked, fmt.Sprintf("history database %s is locked by another virtwork process; retry when that process is done", db.path)}
 	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum),
 		errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrInvalidMapping):
 		return db.corrupt(err)
 	case errors.Is(err, os.ErrPermission):
-		return fmt.Errorf("history database %s: %w (fix its permissions, pass --history-db with another file, or pass --no-history)", db.path, err)
+		return fmt.Errorf("history database %s: %w (fix its permissions, or pass --history-db with another file%s)", db.path, err, db.orNoHistory())
 	}
 	var pe *os.PathError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("history database %s: %v (pass --history-db with another file, or --no-history)", db.path, pe.Err)
+		return fmt.Errorf("history database %s: %v (pass --history-db with another file%s)", db.path, pe.Err, db.orNoHistory())
 	}
 	return db.corrupt(err)
+}
+
+// orNoHistory is the advice to record nothing, for apply and destroy.
+func (db *DB) orNoHistory() string {
+	if db.recording {
+		return ", or pass --no-history"
+	}
+	return ""
 }
 
 func (db *DB) corrupt(cause error) error {
@@ -266,8 +286,8 @@ func (db *DB) version(tx *bolt.Tx) (int, error) {
 
 func (db *DB) versionError(v int) error {
 	if v > SchemaVersion() {
-		return fmt.Errorf("history database %s has schema version %d, newer than this virtwork understands (%d); use a newer virtwork, pass --history-db with another file, or pass --no-history",
-			db.path, v, SchemaVersion())
+		return fmt.Errorf("history database %s has schema version %d, newer than this virtwork understands (%d); use a newer virtwork, or pass --history-db with another file%s",
+			db.path, v, SchemaVersion(), db.orNoHistory())
 	}
 	return fmt.Errorf("history database %s has schema version %d, older than expected (%d); it was replaced while in use, retry", db.path, v, SchemaVersion())
 }

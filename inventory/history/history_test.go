@@ -565,24 +565,48 @@ func TestUnwritableDirectory(t *testing.T) {
 	t.Cleanup(func() { os.Chmod(dir, 0o700) })
 	err := Check(filepath.Join(dir, "h.db"))
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "h.db")) || !strings.Contains(err.Error(), "--no-history") {
-		t.Errorf("unwritable: %v", err)
+		t.Errorf("unwritable, for apply: %v", err)
+	}
+	_, err = Open(filepath.Join(dir, "h.db"))
+	if err == nil || !strings.Contains(err.Error(), "--history-db") || strings.Contains(err.Error(), "--no-history") {
+		t.Errorf("unwritable, for history commands: %v; want --history-db advice without --no-history", err)
 	}
 }
 
+// A lock held too long is an error, not a hang, whose advice fits the
+// command: apply and destroy (DBFlags.Open) can go on with --no-history;
+// the history commands (Open) have no such flag.
 func TestLockHeldTooLong(t *testing.T) {
-	db := tempDB(t)
-	db.LockTimeout = 200 * time.Millisecond
-	holder, err := bolt.Open(db.Path(), 0o600, nil) // another process's long transaction
+	path := filepath.Join(t.TempDir(), "h.db")
+	forHistory, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.Put(&Run{ID: "01a"})
-	holder.Close()
-	want := "history database " + db.Path() + " is locked by another virtwork process; retry, or pass --no-history"
-	if !errors.Is(err, ErrLocked) || err.Error() != want {
-		t.Errorf("Put under a held lock = %v, want %q", err, want)
+	forApply, err := (DBFlags{DB: &path}).Open(func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := db.Put(&Run{ID: "01a"}); err != nil {
+	holder, err := bolt.Open(path, 0o600, nil) // another process's long transaction
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		db   *DB
+		want string
+	}{
+		{forApply, "history database " + path + " is locked by another virtwork process; retry, or pass --no-history"},
+		{forHistory, "history database " + path + " is locked by another virtwork process; retry when that process is done"},
+	} {
+		tc.db.LockTimeout = 200 * time.Millisecond
+		if err := tc.db.Put(&Run{ID: "01a"}); !errors.Is(err, ErrLocked) || err.Error() != tc.want {
+			t.Errorf("Put under a held lock = %v, want %q", err, tc.want)
+		}
+	}
+	if _, err := forHistory.List(Filter{}); !errors.Is(err, ErrLocked) || strings.Contains(err.Error(), "--no-history") {
+		t.Errorf("List under a held lock = %v, want ErrLocked without --no-history", err)
+	}
+	holder.Close()
+	if err := forApply.Put(&Run{ID: "01a"}); err != nil {
 		t.Errorf("after the lock is gone: %v", err)
 	}
 }
