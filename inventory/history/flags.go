@@ -26,11 +26,22 @@ type DBFlags struct {
 // before any cluster work: a broken or locked database stops the command
 // there, and the error says how to go on.
 func (f DBFlags) Open(getenv func(string) (string, bool)) (*DB, error) {
+	return f.OpenWithDefault(getenv, "", false)
+}
+
+// OpenWithDefault is Open with the config file's settings (historyDb,
+// noHistory) below the flags and the environment: the path is --history-db,
+// else VIRTWORK_HISTORY_DB, else fileDB (when not ""), else DefaultPath;
+// history is off with --no-history, else as VIRTWORK_NO_HISTORY says when
+// set, else as fileNoHistory says. A relative fileDB is taken as it is
+// (relative to the working directory).
+func (f DBFlags) OpenWithDefault(getenv func(string) (string, bool), fileDB string, fileNoHistory bool) (*DB, error) {
 	if getenv == nil {
 		getenv = os.LookupEnv
 	}
 	off := f.NoHistory
 	if !off {
+		off = fileNoHistory
 		if v, ok := getenv(EnvNoHistory); ok && v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -42,7 +53,7 @@ func (f DBFlags) Open(getenv func(string) (string, bool)) (*DB, error) {
 	if off {
 		return nil, nil
 	}
-	path, err := ResolvePath(f.DB, getenv)
+	path, err := ResolvePathWithDefault(f.DB, getenv, fileDB)
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +63,13 @@ func (f DBFlags) Open(getenv func(string) (string, bool)) (*DB, error) {
 // ResolvePath returns the database path: flag, else VIRTWORK_HISTORY_DB,
 // else DefaultPath.
 func ResolvePath(flag *string, getenv func(string) (string, bool)) (string, error) {
+	return ResolvePathWithDefault(flag, getenv, "")
+}
+
+// ResolvePathWithDefault returns the database path: flag, else
+// VIRTWORK_HISTORY_DB, else fileDB (the config file's historyDb, when not
+// ""), else DefaultPath.
+func ResolvePathWithDefault(flag *string, getenv func(string) (string, bool), fileDB string) (string, error) {
 	if getenv == nil {
 		getenv = os.LookupEnv
 	}
@@ -63,6 +81,9 @@ func ResolvePath(flag *string, getenv func(string) (string, bool)) (string, erro
 	}
 	if v, ok := getenv(EnvDB); ok && v != "" {
 		return v, nil
+	}
+	if fileDB != "" {
+		return fileDB, nil
 	}
 	return DefaultPath(getenv)
 }

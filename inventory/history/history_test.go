@@ -748,6 +748,35 @@ func TestFlags(t *testing.T) {
 	if db, err := (DBFlags{}).Open(env(EnvNoHistory, "0", EnvDB, dir+"/a.db")); err != nil || db.Path() != dir+"/a.db" {
 		t.Errorf("history on: %v, %v", db, err)
 	}
+	// The config file's settings sit below the flags and the environment.
+	fileDB := dir + "/file.db"
+	for _, tc := range []struct {
+		name   string
+		flags  DBFlags
+		getenv func(string) (string, bool)
+		fileNo bool
+		want   string // "" is history off
+	}{
+		{"file path", DBFlags{}, env("XDG_STATE_HOME", dir), false, fileDB},
+		{"env path over file", DBFlags{}, env(EnvDB, dir+"/env.db"), false, dir + "/env.db"},
+		{"flag path over file", DBFlags{DB: &[]string{dir + "/flag.db"}[0]}, env(EnvDB, dir+"/env.db"), false, dir + "/flag.db"},
+		{"file turns history off", DBFlags{}, env(), true, ""},
+		{"env turns it back on", DBFlags{}, env(EnvNoHistory, "false"), true, fileDB},
+		{"flag off over file on", DBFlags{NoHistory: true}, env(), false, ""},
+	} {
+		db, err := tc.flags.OpenWithDefault(tc.getenv, fileDB, tc.fileNo)
+		got := ""
+		if db != nil {
+			got = db.Path()
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%s: OpenWithDefault = %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+	if got, err := ResolvePathWithDefault(nil, env("HOME", "/home/u"), "/cfg/h.db"); err != nil || got != "/cfg/h.db" {
+		t.Errorf("ResolvePathWithDefault = %q, %v; want the file's path", got, err)
+	}
+
 	// History off: a nil DB gives a nil Recorder that does nothing.
 	rec, err := Start(nil, Meta{})
 	rec.Observe(event.Event{})
