@@ -62,7 +62,7 @@ type historyListCmd struct {
 	historyDBFlag
 	Namespace string `name:"namespace" short:"n" placeholder:"NAME" help:"Only runs in this namespace."`
 	Name      string `name:"name" placeholder:"NAME" help:"Only runs of this instance name."`
-	Outcome   string `name:"outcome" enum:",running,succeeded,failed,timed-out,interrupted" default:"" placeholder:"OUTCOME" help:"Only runs that ended so: succeeded, failed, timed-out, interrupted or running."`
+	Outcome   string `name:"outcome" enum:",running,succeeded,failed,timed-out,interrupted,unknown" default:"" placeholder:"OUTCOME" help:"Only runs that ended so: succeeded, failed, timed-out, interrupted, running, or unknown (the process is gone but never wrote the end)."`
 	Limit     int    `name:"limit" default:"50" placeholder:"N" help:"Show at most N runs (0: all)."`
 	Output    string `name:"output" short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
 }
@@ -103,13 +103,21 @@ func (c *historyListCmd) Run(e *env) error {
 		if r.Ready != nil {
 			ready = r.Ready.P50.String() + "/" + r.Ready.P99.String()
 		}
-		if r.Outcome != history.Running {
+		if !r.End.IsZero() {
 			took = r.Duration.String()
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\n", r.ID, r.Start.Local().Format(time.DateTime),
-			commandOf(r), r.Namespace, r.Name, r.Outcome, vms, ready, took)
+			commandOf(r), r.Namespace, r.Name, outcomeOf(r), vms, ready, took)
 	}
 	return tw.Flush()
+}
+
+// outcomeOf says why a run's outcome is unknown.
+func outcomeOf(r *history.Run) string {
+	if r.Outcome == history.Unknown {
+		return "unknown (end not recorded)"
+	}
+	return string(r.Outcome)
 }
 
 func commandOf(r *history.Run) string {
@@ -150,9 +158,9 @@ func showRun(w io.Writer, r *history.Run) error {
 	line("Run", "%s", r.ID)
 	line("Command", "%s", commandOf(r))
 	if r.Error != "" {
-		line("Outcome", "%s: %s", r.Outcome, r.Error)
+		line("Outcome", "%s: %s", outcomeOf(r), r.Error)
 	} else {
-		line("Outcome", "%s", r.Outcome)
+		line("Outcome", "%s", outcomeOf(r))
 	}
 	if r.End.IsZero() {
 		line("Started", "%s (not finished)", r.Start.Local().Format(time.DateTime+" MST"))

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"os/exec"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -12,13 +14,16 @@ import (
 // DBPATH, so scripts can exercise `virtwork history` without a cluster:
 // five runs from March 2025 (an apply that waited for the guest agent,
 // its dry run, a failed apply in another namespace, a destroy, an
-// interrupted apply) and, with -recent, an apply that started an hour ago.
+// interrupted apply) and, with -recent, an apply that started an hour ago;
+// with -abandoned, an apply still "running" whose process on this machine
+// is gone.
 //
-//	seedhistory [-recent] DBPATH
+//	seedhistory [-recent|-abandoned] DBPATH
 func cmdSeedHistory(ts *testscript.TestScript, neg bool, args []string) {
 	recent := len(args) == 2 && args[0] == "-recent"
-	if neg || len(args) != 1 && !recent {
-		ts.Fatalf("usage: seedhistory [-recent] DBPATH")
+	abandoned := len(args) == 2 && args[0] == "-abandoned"
+	if neg || len(args) != 1 && !recent && !abandoned {
+		ts.Fatalf("usage: seedhistory [-recent|-abandoned] DBPATH")
 	}
 	db, err := history.Open(ts.MkAbs(args[len(args)-1]))
 	ts.Check(err)
@@ -109,5 +114,16 @@ func cmdSeedHistory(ts *testscript.TestScript, neg bool, args []string) {
 		r6.ID, r6.Start, r6.Outcome, r6.Namespace, r6.InventoryID = id(t6, "000006"), t6, history.Succeeded, "load", "load.virtwork"
 		r6.VMs = []history.VM{vm("cpu-1", "cpu", "", "Ready", t6, 33, "")}
 		ts.Check(db.Put(finish(r6, 40)))
+	}
+	if abandoned {
+		gone := exec.Command("true")
+		ts.Check(gone.Run())
+		host, err := os.Hostname()
+		ts.Check(err)
+		t7 := at("2025-03-04 12:00:00")
+		r7 := base
+		r7.ID, r7.Start, r7.Outcome, r7.Namespace, r7.InventoryID = id(t7, "000007"), t7, history.Running, "load", "load.virtwork"
+		r7.Host, r7.PID = host, gone.Process.Pid
+		ts.Check(db.Put(&r7))
 	}
 }

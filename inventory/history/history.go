@@ -7,7 +7,9 @@
 // close), never for the length of a run: a Recorder keeps the run in memory
 // and writes it when it starts (as "running") and when it ends. So two
 // virtwork processes can record runs at the same time, and a lock held for
-// longer than DefaultLockTimeout is reported (ErrLocked), not waited on.
+// longer than DefaultLockTimeout is reported (ErrLocked), not waited on;
+// only the end of a run waits longer (DefaultFinishTimeout), and is kept
+// in PATH.pending/ID.json for a later merge should the lock outlast that.
 //
 // Layout (schema version 1):
 //
@@ -37,6 +39,11 @@ import (
 // process's transaction. Transactions take milliseconds, so a lock held
 // this long means a stuck or foreign process.
 const DefaultLockTimeout = 5 * time.Second
+
+// DefaultFinishTimeout bounds the wait for the lock when a Recorder
+// writes the end of a run. The cluster work is done by then, so waiting
+// costs nothing but time; past it, the end is kept in PendingDir.
+const DefaultFinishTimeout = 60 * time.Second
 
 var (
 	// ErrLocked: another process held the file longer than the lock timeout.
@@ -83,6 +90,9 @@ type DB struct {
 	// LockTimeout bounds the wait for another process's lock
 	// (DefaultLockTimeout when zero).
 	LockTimeout time.Duration
+	// FinishTimeout bounds it for the end of a run (DefaultFinishTimeout
+	// when zero).
+	FinishTimeout time.Duration
 }
 
 // Open checks the history database at path (bbolt's consistency check of
@@ -108,8 +118,18 @@ func open(path string, recording bool) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("history database %s: %w", abs, err)
 	}
+	var merged []string
 	err = db.with(false, func(bdb *bolt.DB) error {
-		if err := bdb.Update(db.migrate); err != nil {
+		// Migrate, and merge the ends of runs kept aside (see PendingDir).
+		err := bdb.Update(func(tx *bolt.Tx) error {
+			if err := db.migrate(tx); err != nil {
+				return err
+			}
+			var err error
+			merged, err = db.mergePendingTx(tx, db.pendingFiles())
+			return err
+		})
+		if err != nil {
 			return err
 		}
 		// Walk every page now, so that damage deep in the file stops the
@@ -127,6 +147,7 @@ func open(path string, recording bool) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	removeAll(merged)
 	return db, nil
 }
 

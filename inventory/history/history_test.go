@@ -335,7 +335,10 @@ func TestErrorSummaryOfFailedRun(t *testing.T) {
 	}
 }
 
-func TestAbandonedRunShowsInterrupted(t *testing.T) {
+// A record still "running" whose process is gone shows as unknown: the
+// process was killed before it wrote the end, so how the run ended is not
+// known (an interrupt virtwork saw is recorded by Finish as interrupted).
+func TestAbandonedRunShowsUnknown(t *testing.T) {
 	db := tempDB(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	if err := cmd.Run(); err != nil {
@@ -349,8 +352,131 @@ func TestAbandonedRunShowsInterrupted(t *testing.T) {
 	}
 	dead, _ := db.Get("01dead")
 	live, _ := db.Get("01live")
-	if dead.Outcome != Interrupted || !strings.Contains(dead.Error, "ended without recording") || live.Outcome != Running {
-		t.Errorf("dead process's run: %q %q; live one's: %q; want interrupted and running", dead.Outcome, dead.Error, live.Outcome)
+	if dead.Outcome != Unknown || !strings.Contains(dead.Error, "ended without writing the end") || live.Outcome != Running {
+		t.Errorf("dead process's run: %q %q; live one's: %q; want unknown and running", dead.Outcome, dead.Error, live.Outcome)
+	}
+	if runs, err := db.List(Filter{Outcome: Unknown}); err != nil || len(runs) != 1 || runs[0].ID != "01dead" {
+		t.Errorf("List(unknown) = %v, %v; want the dead process's run", runs, err)
+	}
+}
+
+// holdLock takes the database's lock as another virtwork process's long
+// transaction would (bbolt's flock is per open file, so this works within
+// one process too).
+func holdLock(t *testing.T, path string) *bolt.DB {
+	t.Helper()
+	holder, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Close() })
+	return holder
+}
+
+// startRun starts an apply of 3 VMs and feeds it all its events.
+func startRun(t *testing.T, db *DB) *Recorder {
+	t.Helper()
+	rec, err := Start(db, Meta{Command: "apply", Namespace: "ns"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range applyEvents(time.Now(), "ns", "a", 3) {
+		rec.Observe(ev)
+	}
+	return rec
+}
+
+// The end of a run waits out a lock longer than the usual timeout: the
+// cluster work is done, nothing is lost by waiting.
+func TestFinishWaitsOutALock(t *testing.T) {
+	db := tempDB(t)
+	db.LockTimeout, db.FinishTimeout = 100*time.Millisecond, time.Minute
+	rec := startRun(t, db)
+	holder := holdLock(t, db.Path())
+	var released sync.WaitGroup
+	released.Go(func() {
+		time.Sleep(500 * time.Millisecond) // five lock timeouts
+		holder.Close()
+	})
+	run, err := rec.Finish(nil)
+	released.Wait()
+	if err != nil || run.Outcome != Succeeded {
+		t.Fatalf("Finish under a lock held for a while = %v, %v; want succeeded", run, err)
+	}
+	got, err := db.Get(rec.ID())
+	if err != nil || got.Outcome != Succeeded || len(got.VMs) != 3 {
+		t.Errorf("stored: %+v, %v; want succeeded with 3 VMs", got, err)
+	}
+	if _, err := os.Stat(PendingDir(db.Path())); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("pending directory: %v; want none", err)
+	}
+}
+
+// A lock that outlasts FinishTimeout does not lose the run: its end is kept
+// aside and merged by the next Open, List or Get; the run never shows as
+// interrupted or unknown.
+func TestFinishKeepsTheEndAsideWhenTheLockStays(t *testing.T) {
+	db := tempDB(t)
+	db.LockTimeout, db.FinishTimeout = 100*time.Millisecond, 300*time.Millisecond
+	for _, merge := range []string{"Open", "List"} {
+		rec := startRun(t, db)
+		holder := holdLock(t, db.Path())
+		run, err := rec.Finish(nil)
+		if err != nil || run.Outcome != Succeeded {
+			t.Fatalf("Finish under a lock held throughout = %v, %v; want succeeded, kept aside", run, err)
+		}
+		file := filepath.Join(PendingDir(db.Path()), rec.ID()+".json")
+		if _, err := os.Stat(file); err != nil {
+			t.Fatalf("the end of the run is not in %s: %v", file, err)
+		}
+		holder.Close()
+		switch merge {
+		case "Open":
+			if _, err := Open(db.Path()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("after Open, %s: %v; want it merged and gone", file, err)
+			}
+		case "List":
+			runs, err := db.List(Filter{})
+			if err != nil || len(runs) != 2 || runs[0].ID != rec.ID() || runs[0].Outcome != Succeeded || runs[0].Ready == nil {
+				t.Fatalf("List = %+v, %v; want this run first, succeeded, with its latencies", runs, err)
+			}
+		}
+		got, err := db.Get(rec.ID())
+		if err != nil || got.Outcome != Succeeded || len(got.VMs) != 3 || len(got.Objects) != 5 || got.Ready == nil {
+			t.Errorf("merged by %s: %+v, %v; want succeeded with its VMs, objects and latencies", merge, got, err)
+		}
+		if files := db.pendingFiles(); len(files) != 0 {
+			t.Errorf("after merging by %s: pending %v", merge, files)
+		}
+	}
+	// A pending file that is not a run is set aside, not merged again.
+	bad := filepath.Join(PendingDir(db.Path()), "01bad.json")
+	os.WriteFile(bad, []byte("{"), 0o600)
+	if _, err := Open(db.Path()); err != nil {
+		t.Fatalf("Open with a broken pending file: %v", err)
+	}
+	if _, err := os.Stat(bad + ".broken"); err != nil {
+		t.Errorf("broken pending file not set aside: %v", err)
+	}
+}
+
+// Only when the end can be neither written nor kept aside is it lost; the
+// error says so without advice that makes no sense after the run.
+func TestFinishErrorWhenTheEndCannotBeKept(t *testing.T) {
+	db := tempDB(t)
+	db.LockTimeout, db.FinishTimeout = 100*time.Millisecond, 200*time.Millisecond
+	rec := startRun(t, db)
+	if err := os.WriteFile(PendingDir(db.Path()), nil, 0o600); err != nil { // a file where the directory goes
+		t.Fatal(err)
+	}
+	holdLock(t, db.Path())
+	_, err := rec.Finish(nil)
+	if err == nil || !strings.Contains(err.Error(), "stayed locked by another virtwork process for 200ms") ||
+		!strings.Contains(err.Error(), PendingDir(db.Path())) || strings.Contains(err.Error(), "--no-history") {
+		t.Errorf("Finish = %v; want an error naming the lock and the pending directory, without --no-history", err)
 	}
 }
 

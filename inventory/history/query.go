@@ -29,13 +29,16 @@ func (db *DB) Put(run *Run) error {
 	if run.ID == "" {
 		return errors.New("history: run without an id")
 	}
+	return db.update(func(tx *bolt.Tx) error { return db.store(tx, run) })
+}
+
+// store is Put in a transaction.
+func (db *DB) store(tx *bolt.Tx, run *Run) error {
 	run.summarize()
-	return db.update(func(tx *bolt.Tx) error {
-		if run.Command == "destroy" && !run.DryRun && run.Outcome == Succeeded && run.InventoryID != "" {
-			run.RemovedRuns = removedBy(tx, run)
-		}
-		return putRun(tx, run)
-	})
+	if run.Command == "destroy" && !run.DryRun && run.Outcome == Succeeded && run.InventoryID != "" {
+		run.RemovedRuns = removedBy(tx, run)
+	}
+	return putRun(tx, run)
 }
 
 func putRun(tx *bolt.Tx, run *Run) error {
@@ -103,6 +106,8 @@ func (f Filter) match(r *Run) bool {
 // List returns the runs that match f, newest first, without their details
 // (Objects, Problems, VMs).
 func (db *DB) List(f Filter) ([]*Run, error) {
+	// Best effort: should the merge fail, the view below says why.
+	_ = db.mergePending()
 	var out []*Run
 	err := db.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRuns).Cursor()
@@ -130,6 +135,7 @@ func (db *DB) Get(id string) (*Run, error) {
 	if id == "" {
 		return nil, errors.New("empty run id")
 	}
+	_ = db.mergePending() // as in List
 	var run *Run
 	err := db.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRuns).Cursor()
@@ -214,8 +220,9 @@ func (db *DB) decode(k, v []byte) (*Run, error) {
 }
 
 // markAbandoned shows a run still "running" whose process on this machine
-// is gone (killed before it could write its end) as interrupted. The record
-// itself is left as it is.
+// is gone as Unknown: the process was killed before it could write the end
+// (an interrupt that virtwork saw is recorded as such), so how the run
+// ended is not known. The record itself is left as it is.
 func (r *Run) markAbandoned() {
 	if r.Outcome != Running || r.PID <= 0 || r.Host == "" {
 		return
@@ -224,8 +231,8 @@ func (r *Run) markAbandoned() {
 		return
 	}
 	if !processAlive(r.PID) {
-		r.Outcome = Interrupted
-		r.Error = fmt.Sprintf("virtwork (pid %d) ended without recording the end of the run", r.PID)
+		r.Outcome = Unknown
+		r.Error = fmt.Sprintf("virtwork (pid %d) ended without writing the end of the run", r.PID)
 	}
 }
 

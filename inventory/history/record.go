@@ -20,10 +20,13 @@ const (
 	Failed      Outcome = "failed"
 	TimedOut    Outcome = "timed-out"
 	Interrupted Outcome = "interrupted"
+	// Unknown: the record still says running, but its process is gone
+	// (killed before it could write the end); only shown, never stored.
+	Unknown Outcome = "unknown"
 )
 
 // Outcomes lists the valid outcomes, for flag checks.
-var Outcomes = []Outcome{Running, Succeeded, Failed, TimedOut, Interrupted}
+var Outcomes = []Outcome{Running, Succeeded, Failed, TimedOut, Interrupted, Unknown}
 
 // Run is one recorded run. It is stored and printed (`-o json`) as JSON;
 // fields are only ever added, so older records keep decoding.

@@ -225,11 +225,37 @@ func (r *Recorder) Finish(err error) (*Run, error) {
 		run.Error = whatWentWrong(&run)
 	}
 	run.Error = oneLine(run.Error)
-	if err := r.db.Put(&run); err != nil {
+	if err := r.write(&run); err != nil {
 		return &run, err
 	}
 	r.finished = &run
 	return &run, nil
+}
+
+// write stores the end of the run. The cluster work is done, so a lock
+// held by another virtwork is waited out for up to FinishTimeout; should
+// the database stay locked (or have broken meanwhile), the end is kept in
+// PendingDir for the next Open, List or Get to merge. Only when that fails
+// too is the end lost, and the error says so.
+func (r *Recorder) write(run *Run) error {
+	long := *r.db
+	long.LockTimeout = r.db.FinishTimeout
+	if long.LockTimeout <= 0 {
+		long.LockTimeout = DefaultFinishTimeout
+	}
+	err := long.Put(run)
+	if err == nil {
+		return nil
+	}
+	perr := r.db.keepPending(run)
+	if perr == nil {
+		return nil
+	}
+	why := err.Error()
+	if errors.Is(err, ErrLocked) {
+		why = fmt.Sprintf("history database %s stayed locked by another virtwork process for %s", r.db.path, long.LockTimeout)
+	}
+	return fmt.Errorf("%s, and keeping the end of run %s in %s failed too: %v", why, run.ID, PendingDir(r.db.path), perr)
 }
 
 // whatWentWrong sums up a failed or timed-out run that ended without an
