@@ -71,14 +71,16 @@ func Destroy(ctx context.Context, kc *kube.Client, opts DestroyOptions, sink eve
 		}})
 	}
 
-	var w *waiter
-	if wait && len(servable) > 0 {
-		w = e.startWaiter(ctx, kvstatus.WaitForReady, nil, servable)
-		defer w.stop()
-	}
-	res := e.deleteAll(ctx, inv, servable, lives, cliinv.PolicyMustMatch, opts.Workers, opts.DryRun, event.Deleted, w)
+	res := e.deleteAll(ctx, inv, servable, lives, cliinv.PolicyMustMatch, opts.Workers, opts.DryRun, event.Deleted, wait)
 	if ctx.Err() != nil {
 		return e.finish(ctx, ctx.Err(), false), ctx.Err()
+	}
+	// Watched after the deletes, as in Apply: objects gone by then are
+	// NotFound in the first LIST.
+	var w *waiter
+	if len(res.accepted) > 0 {
+		w = e.startWaiter(ctx, kvstatus.WaitForReady, nil, res.accepted)
+		defer w.stop()
 	}
 	timedOut := false
 	if w != nil {

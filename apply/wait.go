@@ -96,8 +96,9 @@ func (e *engine) startWaiter(ctx context.Context, waitFor kvstatus.WaitFor, ids,
 				w.mu.Lock()
 				w.synced = true
 				w.mu.Unlock()
+				go w.resolveMissing(ctx)
 			case pollevent.ResourceUpdateEvent:
-				w.update(ev.Resource)
+				w.update(ev.Resource, false)
 			}
 		}
 	}()
@@ -111,24 +112,46 @@ func (w *waiter) signal() {
 	}
 }
 
-// drop stops waiting for id (its apply or delete failed or was skipped).
-func (w *waiter) drop(id object.ObjMetadata) {
+// resolveMissing settles the targets the watch's first LIST did not
+// report: the watch says nothing about objects that are not there, so
+// objects to be gone that a fresh LIST no longer finds are gone. (Objects
+// the LIST finds are in the watch too, and their events follow.)
+func (w *waiter) resolveMissing(ctx context.Context) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if t, ok := w.targets[id]; ok && t.active {
-		t.active = false
-		if !t.done {
-			w.pending--
+	var missing object.ObjMetadataSet
+	for id, t := range w.targets {
+		if t.gone && t.status == "" {
+			missing = append(missing, id)
 		}
 	}
-	w.signal()
+	w.mu.Unlock()
+	if len(missing) == 0 {
+		return
+	}
+	lives, err := w.e.listLive(ctx, missing[0].Namespace, groupKinds(missing))
+	if err != nil {
+		w.mu.Lock()
+		if w.err == nil && ctx.Err() == nil {
+			w.err = err
+		}
+		w.mu.Unlock()
+		w.signal()
+		return
+	}
+	for _, id := range missing {
+		if _, there := lives[id]; !there {
+			w.update(&pollevent.ResourceStatus{Identifier: id, Status: status.NotFoundStatus, Message: "gone"}, true)
+		}
+	}
 }
 
-func (w *waiter) update(rs *pollevent.ResourceStatus) {
+// update records a status from the watch. With ifUnknown it applies only
+// if the watch has said nothing about the object yet.
+func (w *waiter) update(rs *pollevent.ResourceStatus, ifUnknown bool) {
 	now := time.Now()
 	w.mu.Lock()
 	t, ok := w.targets[rs.Identifier]
-	if !ok {
+	if !ok || ifUnknown && t.status != "" {
 		w.mu.Unlock()
 		return
 	}
