@@ -48,7 +48,7 @@ func (c *applyCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	db, err := c.DBFlags.Open(e.getenv)
+	db, err := c.DBFlags.OpenWithDefault(e.getenv, set.cfg.HistoryDB, set.cfg.NoHistory)
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func (c *applyCmd) Run(e *env) error {
 	if !c.NoWait {
 		meta.WaitFor = c.WaitFor
 	}
-	if set.cfg != nil {
+	if set.source == "config" {
 		meta.Config = history.ConfigOf(set.cfg)
 	}
 	if meta.Digest, err = history.Digest(set.objs); err != nil {
@@ -108,11 +108,12 @@ Examples:
 }
 
 func (c *destroyCmd) Run(e *env) error {
-	ns, err := c.namespace(e)
+	cfg, err := c.config(e)
 	if err != nil {
 		return err
 	}
-	db, err := c.DBFlags.Open(e.getenv)
+	ns := cfg.Namespace
+	db, err := c.DBFlags.OpenWithDefault(e.getenv, cfg.HistoryDB, cfg.NoHistory)
 	if err != nil {
 		return err
 	}

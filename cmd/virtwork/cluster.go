@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -53,8 +54,10 @@ type sourceFlags struct {
 type manifestSet struct {
 	objs      []*unstructured.Unstructured
 	namespace string
-	cfg       *config.Config // nil for -f and -k
-	source    string         // "config", "-f FILE", "-k DIR"
+	// cfg is the configuration the set was rendered from; for -f and -k
+	// only its history settings and namespace default matter.
+	cfg    *config.Config
+	source string // "config", "-f FILE", "-k DIR"
 }
 
 // load resolves the manifest set (see checkObjects for -f and -k).
@@ -72,8 +75,12 @@ func (s *sourceFlags) load(e *env) (*manifestSet, error) {
 	if configFlagsSet(s.Flags, true) {
 		return nil, errors.New("-f and -k take a manifest set as it is: configuration flags other than -n do not apply; drop them")
 	}
-	set := &manifestSet{}
-	var err error
+	// Only -n, the environment and VIRTWORK_CONFIG apply here.
+	cfg, err := config.Load(config.Flags{Namespace: s.Namespace}, e.getenv)
+	if err != nil {
+		return nil, err
+	}
+	set := &manifestSet{cfg: cfg}
 	if s.File != "" {
 		set.source = "-f " + s.File
 		set.objs, err = readFile(s.File, e.stdin)
@@ -91,10 +98,6 @@ func (s *sourceFlags) load(e *env) (*manifestSet, error) {
 	// set was rendered for.
 	set.namespace = namespaceOf(set.objs)
 	if s.Namespace != nil || hasEnv(e.getenv, config.EnvPrefix+"NAMESPACE") || set.namespace == "" {
-		cfg, err := config.Load(config.Flags{Namespace: s.Namespace}, e.getenv)
-		if err != nil {
-			return nil, err
-		}
 		set.namespace = cfg.Namespace
 	}
 	return set, nil
@@ -181,12 +184,10 @@ type targetFlags struct {
 	instanceFlags
 }
 
-func (t targetFlags) namespace(e *env) (string, error) {
-	cfg, err := config.Load(config.Flags{Config: t.Config, Namespace: t.Namespace}, e.getenv)
-	if err != nil {
-		return "", err
-	}
-	return cfg.Namespace, nil
+// config reads the settings destroy and status use: the namespace and the
+// history database.
+func (t targetFlags) config(e *env) (*config.Config, error) {
+	return config.Load(config.Flags{Config: t.Config, Namespace: t.Namespace}, e.getenv)
 }
 
 // outputFlags choose how progress is shown.
@@ -221,12 +222,20 @@ func runRecorded(e *env, db *history.DB, meta history.Meta, out outputFlags,
 	if err != nil {
 		return err
 	}
+
 	ctx, cancel := signalContext()
 	defer cancel()
 	p := out.printer(e.stdout)
 	summary, runErr := do(ctx, event.Serialized(event.Tee(p.Handle, rec.Sink())))
 	p.Close()
-	if _, herr := rec.Finish(runErr); herr != nil {
+	// Finish may wait for another virtwork process's lock on the history
+	// database; say why the command has not returned yet.
+	slow := time.AfterFunc(2*time.Second, func() {
+		fmt.Fprintln(e.stderr, "virtwork: waiting for the history database (another virtwork process holds it)...")
+	})
+	_, herr := rec.Finish(runErr)
+	slow.Stop()
+	if herr != nil {
 		fmt.Fprintf(e.stderr, "virtwork: warning: this run was not recorded in the history: %v\n", herr)
 	}
 	code := apply.ExitCode(summary, runErr)

@@ -44,10 +44,11 @@ func (c *statusCmd) Run(e *env) error {
 			return fmt.Errorf("configuration flags only matter with --set (status of the rendered set); without it status reads the inventory of -n and --name")
 		}
 		t := targetFlags{Config: c.Flags.Config, Namespace: c.Flags.Namespace}
-		var err error
-		if ns, err = t.namespace(e); err != nil {
+		cfg, err := t.config(e)
+		if err != nil {
 			return err
 		}
+		ns = cfg.Namespace
 	}
 	kc, err := c.client(ns)
 	if err != nil {

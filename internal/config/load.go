@@ -344,6 +344,9 @@ func (r *raw) resolve() (*Config, error) {
 	}
 
 	c.HistoryDB = deref(r.historyDB)
+	if c.HistoryDB != "" && !filepath.IsAbs(c.HistoryDB) {
+		c.HistoryDB = filepath.Join(r.keyFileBase, expandHome(c.HistoryDB))
+	}
 	if r.noHistory != nil {
 		switch strings.ToLower(*r.noHistory) {
 		case "true":

@@ -228,7 +228,7 @@ func TestRelativePathsInFileAreRelativeToIt(t *testing.T) {
 	if c.WorkloadDir != filepath.Join(dir, "cfg", "wl") || len(c.SSHKeys) != 1 {
 		t.Errorf("workloadDir %q, keys %q", c.WorkloadDir, c.SSHKeys)
 	}
-	if c.HistoryDB != "h.db" || !c.NoHistory {
+	if c.HistoryDB != filepath.Join(dir, "cfg", "h.db") || !c.NoHistory {
 		t.Errorf("history settings: %q %v", c.HistoryDB, c.NoHistory)
 	}
 }
