@@ -310,10 +310,10 @@ func latency(vms []event.VM) string {
 		return ""
 	}
 	slices.Sort(d)
-	q := func(p float64) string {
-		return event.Seconds(d[int(p*float64(len(d)-1)+0.5)]).String()
-	}
-	return fmt.Sprintf("time to ready: min %s, p50 %s, p90 %s, p99 %s, max %s", q(0), q(0.5), q(0.9), q(0.99), q(1))
+	// The quantiles the run history reports too.
+	q := func(p float64) string { return event.Seconds(event.Quantile(d, p)).String() }
+	return fmt.Sprintf("time to ready: min %s, p50 %s, p90 %s, p99 %s, max %s",
+		event.Seconds(d[0]), q(0.5), q(0.9), q(0.99), event.Seconds(d[len(d)-1]))
 }
 
 func dash(s string) string {
