@@ -225,10 +225,20 @@ func unifiedDiff(id object.ObjMetadata, from, to *unstructured.Unstructured) (st
 		return "", nil
 	}
 	name := strings.TrimPrefix(refOf(id).String(), "/")
-	return difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: difflib.SplitLines(a), B: difflib.SplitLines(b),
-		FromFile: "live/" + name, ToFile: "virtwork/" + name, Context: 3,
-	})
+	ud := difflib.UnifiedDiff{FromFile: "live/" + name, ToFile: "virtwork/" + name, Context: 3}
+	// A side that does not exist is /dev/null with no lines, as diff -N
+	// and git show created and deleted files.
+	if from == nil {
+		ud.FromFile = "/dev/null"
+	} else {
+		ud.A = difflib.SplitLines(a)
+	}
+	if to == nil {
+		ud.ToFile = "/dev/null"
+	} else {
+		ud.B = difflib.SplitLines(b)
+	}
+	return difflib.GetUnifiedDiffString(ud)
 }
 
 // normalize drops what the server maintains and a diff reader does not

@@ -99,7 +99,8 @@ func (p *Printer) Handle(e event.Event) {
 			fmt.Fprintf(p.w, "%s\n", b)
 		}
 	case Plain:
-		if s := describe(e); s != "" {
+		// The summary's own line closes the table below; once is enough.
+		if s := describe(e); s != "" && e.Summary == nil {
 			fmt.Fprintf(p.w, "%s %s\n", e.Time.UTC().Format("2006-01-02T15:04:05.000Z"), s)
 		}
 		if e.Summary != nil {
