@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -19,14 +20,14 @@ func TestUnifiedDiffOfCreatedAndPrunedObjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(pruned, "+++ /dev/null\n") || strings.Contains(pruned, "\n+") {
+	if !strings.Contains(pruned, "+++ /dev/null\n") || regexp.MustCompile(`(?m)^\+[^+]`).MatchString(pruned) {
 		t.Errorf("a pruned object should diff against /dev/null with only removed lines:\n%s", pruned)
 	}
 	created, err := unifiedDiff(id, nil, obj)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(created, "--- /dev/null\n") || strings.Contains(created, "\n-") {
+	if !strings.Contains(created, "--- /dev/null\n") || regexp.MustCompile(`(?m)^-[^-]`).MatchString(created) {
 		t.Errorf("a new object should diff from /dev/null with only added lines:\n%s", created)
 	}
 }
