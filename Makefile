@@ -11,11 +11,12 @@ ARGS      ?= render
 all: build
 
 build:
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/virtwork
+	@$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/virtwork
 
-## run: print the default manifest set (or run ARGS).
+## run: print the default manifest set (or run ARGS); stdout holds only
+## virtwork's output, so `make run > set.yaml` works.
 run: build
-	./$(BIN) $(ARGS)
+	@./$(BIN) $(ARGS)
 
 ## deps: install what the tests need (etcd, kube-apiserver, cloud-init, fio, ...).
 deps:
