@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -66,6 +69,7 @@ func TestScripts(t *testing.T) {
 			"userdata":    cmdUserdata,
 			"seedhistory": cmdSeedHistory,
 			"cluster":     cmdCluster,
+			"exitcode":    cmdExitCode,
 		},
 	})
 }
@@ -108,6 +112,29 @@ func cmdCluster(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 var nsCounter atomic.Int64
+
+// cmdExitCode runs a command and asserts its exact exit status, which
+// '! exec' cannot: virtwork's statuses say what went wrong.
+//
+//	exitcode 3 virtwork apply ...
+func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode N command [args...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("%s: %v", args[1], err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("exit status %d, want %d", got, want)
+	}
+}
 
 func goldenDir() string {
 	d, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "golden"))
