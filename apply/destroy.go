@@ -118,13 +118,52 @@ func Destroy(ctx context.Context, kc *kube.Client, opts DestroyOptions, sink eve
 		if err := e.deleteNamespace(ctx, inv.Namespace); err != nil {
 			return e.finish(ctx, err, timedOut), err
 		}
+		// Wait until the namespace is finalized, so that an apply right
+		// after this one does not meet a Terminating namespace.
+		if !opts.NoWait && !opts.DryRun && !timedOut {
+			gone, err := e.waitNamespaceGone(ctx, inv.Namespace, time.Now().Add(opts.Timeout))
+			if err != nil {
+				return e.finish(ctx, err, false), err
+			}
+			timedOut = !gone
+		}
 	}
 	return e.finish(ctx, nil, timedOut), nil
 }
 
-// deleteNamespace deletes the namespace, after the inventory is gone. It
-// does not wait for the namespace to be finalized: that can take long and
-// nothing of virtwork's is left in it.
+// waitNamespaceGone polls the one namespace (a watch would be no cheaper
+// for a single object) until it is gone or the deadline passes.
+func (e *engine) waitNamespaceGone(ctx context.Context, name string, deadline time.Time) (bool, error) {
+	nsRes := e.kc.Dynamic.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"})
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		_, err := nsRes.Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return true, nil
+		case ctx.Err() != nil:
+			return false, ctx.Err() // finish reports the run as interrupted
+		case err != nil:
+			return false, e.explain(fmt.Errorf("waiting for namespace %s to be deleted: %w", name, err))
+		}
+		if time.Now().After(deadline) {
+			e.mu.Lock()
+			e.summary.Problems = append(e.summary.Problems, event.Problem{
+				Ref: event.Ref{Kind: "Namespace", Name: name}, Result: "timed-out",
+				Reason: "still terminating: something in it holds a finalizer (see kubectl get all -n " + name + ")",
+			})
+			e.mu.Unlock()
+			return false, nil
+		}
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+	}
+}
+
+// deleteNamespace deletes the namespace, after the inventory is gone.
 func (e *engine) deleteNamespace(ctx context.Context, name string) error {
 	err := e.kc.Dynamic.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).
 		Delete(ctx, name, metav1.DeleteOptions{})
