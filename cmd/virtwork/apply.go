@@ -93,7 +93,7 @@ type destroyCmd struct {
 	DryRun          string        `name:"dry-run" enum:"none,server" default:"none" placeholder:"MODE" help:"server: send the deletions as a server-side dry run; nothing is deleted."`
 	NoWait          bool          `name:"no-wait" help:"Return once the deletions are sent, without waiting until the objects are gone."`
 	Timeout         time.Duration `name:"timeout" default:"10m" help:"How long to wait until everything is gone."`
-	DeleteNamespace bool          `name:"delete-namespace" help:"Also delete the namespace once the instance's objects and inventory are gone."`
+	DeleteNamespace bool          `name:"delete-namespace" help:"Also delete the namespace once the instance's objects and inventory are gone, and wait until it is (unless --no-wait)."`
 	Workers         int           `name:"workers" default:"32" hidden:"" help:"Concurrent API calls."`
 }
 
