@@ -3,6 +3,8 @@ package apply
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -49,6 +51,13 @@ func Destroy(ctx context.Context, kc *kube.Client, opts DestroyOptions, sink eve
 	lives, err := e.listLive(ctx, inv.Namespace, groupKinds(servable))
 	if err != nil {
 		return nil, err
+	}
+	if opts.DeleteNamespace {
+		// Deleting the namespace deletes everything in it: refuse, before
+		// deleting anything, unless all it holds is this instance's.
+		if err := e.namespaceIsOurs(ctx, inv, ids); err != nil {
+			return nil, err
+		}
 	}
 	vmCount := 0
 	for _, id := range ids {
@@ -142,6 +151,10 @@ func (e *engine) waitNamespaceGone(ctx context.Context, name string, deadline ti
 		switch {
 		case apierrors.IsNotFound(err):
 			return true, nil
+		case apierrors.IsForbidden(err):
+			// A namespace-scoped user's Role went with the namespace:
+			// the deletion it asked for is under way.
+			return true, nil
 		case ctx.Err() != nil:
 			return false, ctx.Err() // finish reports the run as interrupted
 		case err != nil:
@@ -161,6 +174,69 @@ func (e *engine) waitNamespaceGone(ctx context.Context, name string, deadline ti
 		case <-tick.C:
 		}
 	}
+}
+
+// foreignKinds are the kinds namespaceIsOurs looks through for objects
+// that are not the instance's: what a user or another virtwork instance
+// would keep next to it. Kinds the cluster does not serve are passed over.
+var foreignKinds = []schema.GroupKind{
+	{Kind: "ConfigMap"}, {Kind: "Secret"}, {Kind: "Service"}, {Kind: "PersistentVolumeClaim"}, {Kind: "Pod"},
+	{Group: "apps", Kind: "Deployment"}, {Group: "apps", Kind: "StatefulSet"},
+	{Group: "kubevirt.io", Kind: "VirtualMachine"}, {Group: "kubevirt.io", Kind: "VirtualMachineInstance"},
+	{Group: "cdi.kubevirt.io", Kind: "DataVolume"},
+}
+
+// namespaceIsOurs checks that --delete-namespace would delete nothing but
+// the instance: the namespace was created by virtwork (render's labels),
+// and it holds no object outside the inventory except dependents (objects
+// with an owner, such as a VM's VMI and DataVolumes, which go with their
+// owner) and the kube-root-ca.crt ConfigMap Kubernetes puts in every
+// namespace.
+func (e *engine) namespaceIsOurs(ctx context.Context, inv inventory.Inventory, ids object.ObjMetadataSet) error {
+	ns, err := e.kc.Metadata.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Get(ctx, inv.Namespace, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return e.explain(fmt.Errorf("reading namespace %s: %w", inv.Namespace, err))
+	}
+	if ns.Labels["app.kubernetes.io/managed-by"] != FieldManager {
+		return fmt.Errorf("--delete-namespace: namespace %s was not created by virtwork (no label app.kubernetes.io/managed-by=virtwork); delete it yourself, or destroy without --delete-namespace", inv.Namespace)
+	}
+	var kinds []schema.GroupKind
+	for _, gk := range foreignKinds {
+		if _, err := e.mapping(gk, ""); err == nil {
+			kinds = append(kinds, gk)
+		}
+	}
+	lives, err := e.listLive(ctx, inv.Namespace, kinds)
+	if err != nil {
+		return err
+	}
+	ours := map[object.ObjMetadata]bool{}
+	for _, id := range ids {
+		ours[id] = true
+	}
+	var foreign []string
+	for id, l := range lives {
+		switch {
+		case ours[id], len(l.OwnerReferences) > 0,
+			id.GroupKind.Kind == "ConfigMap" && (id.Name == "kube-root-ca.crt" || id.Name == inv.ConfigMapName()):
+			continue
+		}
+		foreign = append(foreign, id.GroupKind.Kind+"/"+id.Name)
+	}
+	if len(foreign) > 0 {
+		slices.Sort(foreign)
+		more := ""
+		if len(foreign) > 5 {
+			more = fmt.Sprintf(" and %d more", len(foreign)-5)
+			foreign = foreign[:5]
+		}
+		return fmt.Errorf("--delete-namespace: namespace %s also holds objects that are not instance %q's (%s%s); nothing was deleted: destroy without --delete-namespace, or remove those first",
+			inv.Namespace, inv.Name, strings.Join(foreign, ", "), more)
+	}
+	return nil
 }
 
 // deleteNamespace deletes the namespace, after the inventory is gone.

@@ -98,8 +98,26 @@ func TestDestroyLeavesNothing(t *testing.T) {
 
 func TestDestroyDeleteNamespace(t *testing.T) {
 	e := newEnv(t)
-	ns := parse(t, "apiVersion: v1\nkind: Namespace\nmetadata: {name: "+e.ns+"}\n")
-	e.applyOK(append(set(t, 1, "cpu"), ns), apply.Options{})
+	nsYAML := "apiVersion: v1\nkind: Namespace\nmetadata: {name: " + e.ns + ", labels: {app.kubernetes.io/managed-by: virtwork}}\n"
+	e.applyOK(append(set(t, 1, "cpu"), parse(t, nsYAML)), apply.Options{})
+
+	// Something that is not the instance's in the namespace: refused,
+	// before anything is deleted.
+	foreign := secret(t, "mine", "keep me")
+	if _, err := e.kc.Dynamic.Resource(secretsGVR).Namespace(e.ns).Create(context.Background(), foreign, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := e.destroy(apply.DestroyOptions{DeleteNamespace: true})
+	if err == nil || !strings.Contains(err.Error(), "Secret/mine") || !strings.Contains(err.Error(), "nothing was deleted") {
+		t.Fatalf("destroy --delete-namespace with a foreign Secret: %v", err)
+	}
+	if _, err := e.kc.Dynamic.Resource(vmsGVR).Namespace(e.ns).Get(context.Background(), "cpu-1", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the refused destroy deleted the instance's VM: %v", err)
+	}
+	if err := e.kc.Dynamic.Resource(secretsGVR).Namespace(e.ns).Delete(context.Background(), "mine", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
 	s, r, err := e.destroy(apply.DestroyOptions{DeleteNamespace: true})
 	mustSucceed(t, s, err)
 	if r.results()["Namespace/"+e.ns] != event.Deleted {
@@ -110,7 +128,7 @@ func TestDestroyDeleteNamespace(t *testing.T) {
 	if _, err := e.kc.Dynamic.Resource(nsGVR).Get(context.Background(), e.ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("namespace still there after destroy --delete-namespace returned: %v", err)
 	}
-	e.applyOK(append(set(t, 1, "cpu"), parse(t, "apiVersion: v1\nkind: Namespace\nmetadata: {name: "+e.ns+"}\n")), apply.Options{})
+	e.applyOK(append(set(t, 1, "cpu"), parse(t, nsYAML)), apply.Options{})
 }
 
 func TestNeverReadyTimesOut(t *testing.T) {
@@ -460,5 +478,17 @@ func TestServerVersion(t *testing.T) {
 	v, err := e.kc.ServerVersion()
 	if err != nil || !strings.HasPrefix(v, "v1.") {
 		t.Errorf("ServerVersion = %q, %v", v, err)
+	}
+}
+
+func TestDestroyKeepsANamespaceVirtworkDidNotCreate(t *testing.T) {
+	e := newEnv(t) // the test made the namespace, without virtwork's labels
+	e.applyOK(set(t, 1, "cpu"), apply.Options{})
+	_, _, err := e.destroy(apply.DestroyOptions{DeleteNamespace: true})
+	if err == nil || !strings.Contains(err.Error(), "was not created by virtwork") {
+		t.Fatalf("destroy --delete-namespace of a namespace virtwork did not create: %v", err)
+	}
+	if _, err := e.kc.Dynamic.Resource(vmsGVR).Namespace(e.ns).Get(context.Background(), "cpu-1", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the refused destroy deleted the instance's VM: %v", err)
 	}
 }
