@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/virtwork/virtwork/apply"
@@ -44,6 +45,9 @@ which objects and why. Every run is recorded in the history ('virtwork history')
 }
 
 func (c *applyCmd) Run(e *env) error {
+	if err := positiveTimeout(c.Timeout); err != nil {
+		return err
+	}
 	set, err := c.load(e)
 	if err != nil {
 		return err
@@ -108,6 +112,9 @@ Examples:
 }
 
 func (c *destroyCmd) Run(e *env) error {
+	if err := positiveTimeout(c.Timeout); err != nil {
+		return err
+	}
 	cfg, err := c.config(e)
 	if err != nil {
 		return err
@@ -137,4 +144,11 @@ func (c *destroyCmd) Run(e *env) error {
 	return runRecorded(e, db, meta, c.outputFlags, func(ctx context.Context, sink event.Sink) (*event.Summary, error) {
 		return apply.Destroy(ctx, kc, opts, sink)
 	})
+}
+
+func positiveTimeout(d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("--timeout %s: must be more than 0 (use --no-wait not to wait)", d)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/virtwork/virtwork/apply"
+	"github.com/virtwork/virtwork/apply/event"
 	"github.com/virtwork/virtwork/apply/kvstatus"
 	"github.com/virtwork/virtwork/internal/printer"
 )
@@ -20,7 +21,7 @@ type statusCmd struct {
 func (c *statusCmd) Help() string {
 	return `Shows the objects in the instance's inventory and their live status, judged as
 apply judges readiness. Exit status 0 when all are Current, 3 when any failed,
-1 when the status could not be read.
+4 when some are not Current yet (or gone), 1 when the status could not be read.
 
 Examples:
   virtwork status
@@ -67,8 +68,12 @@ func (c *statusCmd) Run(e *env) error {
 	if !report.Exists && !objsFromSet {
 		return exitError{code: apply.ExitError, err: fmt.Errorf("no instance %q in namespace %s (nothing applied there with this --name)", c.Name, ns)}
 	}
-	if report.Counts()["Failed"] > 0 {
+	counts := report.Counts()
+	switch {
+	case counts[event.StatusFailed] > 0:
 		return exitError{code: apply.ExitFailed}
+	case counts[event.StatusCurrent] < len(report.Objects):
+		return exitError{code: apply.ExitTimeout} // not (yet) ready, or gone
 	}
 	return nil
 }
