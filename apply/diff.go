@@ -167,29 +167,17 @@ func (e *engine) diffNamespace(ctx context.Context, ns *unstructured.Unstructure
 
 // listFull reads whole objects of the given kinds in the namespace.
 func (e *engine) listFull(ctx context.Context, namespace string, gks []schema.GroupKind) (map[object.ObjMetadata]*unstructured.Unstructured, error) {
-	out := map[object.ObjMetadata]*unstructured.Unstructured{}
-	for _, gk := range gks {
-		m, err := e.mapping(gk, "")
+	return listPaged(ctx, e, namespace, gks, func(gvr schema.GroupVersionResource, opts metav1.ListOptions) ([]*unstructured.Unstructured, string, error) {
+		list, err := e.kc.Dynamic.Resource(gvr).Namespace(namespace).List(ctx, opts)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		opts := metav1.ListOptions{Limit: 500}
-		for {
-			list, err := e.kc.Dynamic.Resource(m.Resource).Namespace(namespace).List(ctx, opts)
-			if err != nil {
-				return nil, e.explain(fmt.Errorf("listing %s in namespace %s: %w", m.Resource.GroupResource(), namespace, err))
-			}
-			for i := range list.Items {
-				it := &list.Items[i]
-				out[object.ObjMetadata{GroupKind: gk, Namespace: it.GetNamespace(), Name: it.GetName()}] = it
-			}
-			if list.GetContinue() == "" {
-				break
-			}
-			opts.Continue = list.GetContinue()
+		items := make([]*unstructured.Unstructured, len(list.Items))
+		for i := range list.Items {
+			items[i] = &list.Items[i]
 		}
-	}
-	return out, nil
+		return items, list.GetContinue(), nil
+	})
 }
 
 // unifiedDiff renders from → to (either may be nil) as a unified diff of

@@ -220,7 +220,24 @@ type live = metav1.PartialObjectMetadata
 // listLive reads the metadata of every object of the given kinds in the
 // namespace, one paged LIST per kind, instead of a GET per object.
 func (e *engine) listLive(ctx context.Context, namespace string, gks []schema.GroupKind) (map[object.ObjMetadata]*live, error) {
-	out := map[object.ObjMetadata]*live{}
+	return listPaged(ctx, e, namespace, gks, func(gvr schema.GroupVersionResource, opts metav1.ListOptions) ([]*live, string, error) {
+		list, err := e.kc.Metadata.Resource(gvr).Namespace(namespace).List(ctx, opts)
+		if err != nil {
+			return nil, "", err
+		}
+		items := make([]*live, len(list.Items))
+		for i := range list.Items {
+			items[i] = &list.Items[i]
+		}
+		return items, list.Continue, nil
+	})
+}
+
+// listPaged runs one paged LIST per kind in the namespace through list
+// and keys the items by object id.
+func listPaged[T metav1.Object](ctx context.Context, e *engine, namespace string, gks []schema.GroupKind,
+	list func(schema.GroupVersionResource, metav1.ListOptions) ([]T, string, error)) (map[object.ObjMetadata]T, error) {
+	out := map[object.ObjMetadata]T{}
 	for _, gk := range gks {
 		m, err := e.mapping(gk, "")
 		if err != nil {
@@ -228,18 +245,17 @@ func (e *engine) listLive(ctx context.Context, namespace string, gks []schema.Gr
 		}
 		opts := metav1.ListOptions{Limit: 500}
 		for {
-			list, err := e.kc.Metadata.Resource(m.Resource).Namespace(namespace).List(ctx, opts)
+			items, cont, err := list(m.Resource, opts)
 			if err != nil {
 				return nil, e.explain(fmt.Errorf("listing %s in namespace %s: %w", m.Resource.GroupResource(), namespace, err))
 			}
-			for i := range list.Items {
-				it := &list.Items[i]
-				out[object.ObjMetadata{GroupKind: gk, Namespace: it.Namespace, Name: it.Name}] = it
+			for _, it := range items {
+				out[object.ObjMetadata{GroupKind: gk, Namespace: it.GetNamespace(), Name: it.GetName()}] = it
 			}
-			if list.Continue == "" {
+			if cont == "" {
 				break
 			}
-			opts.Continue = list.Continue
+			opts.Continue = cont
 		}
 	}
 	return out, nil
