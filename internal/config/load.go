@@ -361,8 +361,11 @@ func (r *raw) resolve() (*Config, error) {
 
 // fromFile reports whether a setting's value came from the config file
 // (its source is "path:line: key" rather than a flag or variable).
-func (r *raw) fromFile(field string) bool {
-	src := r.source[field]
+func (r *raw) fromFile(field string) bool { return isFileSource(r.source[field]) }
+
+// isFileSource reports whether a source names a config file place
+// ("path:line: key") rather than a flag or an environment variable.
+func isFileSource(src string) bool {
 	return src != "" && !strings.HasPrefix(src, "--") && !strings.HasPrefix(src, EnvPrefix)
 }
 

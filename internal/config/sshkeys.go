@@ -36,7 +36,7 @@ func (r *raw) keys() ([]string, error) {
 	for _, f := range r.SSHKeyFiles {
 		path := expandHome(f.value)
 		// Relative paths in the config file are relative to the file.
-		if !filepath.IsAbs(path) && r.keyFileBase != "" && strings.Contains(f.from, ":") && !strings.HasPrefix(f.from, "--") && !strings.HasPrefix(f.from, EnvPrefix) {
+		if !filepath.IsAbs(path) && isFileSource(f.from) {
 			path = filepath.Join(r.keyFileBase, path)
 		}
 		data, err := os.ReadFile(path)
