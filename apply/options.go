@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/virtwork/virtwork/apply/kvstatus"
+	"github.com/virtwork/virtwork/render"
 )
 
 // Defaults.
@@ -36,11 +37,10 @@ const (
 	FieldManager = "virtwork"
 )
 
-// Labels render puts on VMs (render.LabelComponent, render.LabelRole),
-// read back for the per-VM summary.
+// The labels render puts on VMs, read back for the per-VM summary.
 const (
-	WorkloadLabel = "app.kubernetes.io/component"
-	RoleLabel     = "virtwork/role"
+	WorkloadLabel = render.LabelComponent
+	RoleLabel     = render.LabelRole
 )
 
 // Options for Apply. The CLI maps flags one to one:
