@@ -38,6 +38,8 @@ type Options struct {
 	// Retry configures retries of transient failures; the zero value
 	// uses DefaultRetry.
 	Retry RetryPolicy
+	// Logf, if set, gets a line per request and per retry (virtwork -v).
+	Logf Logf
 }
 
 // Client is one connection to an API server, shared by every request of a
@@ -86,7 +88,11 @@ func New(opts Options) (*Client, error) {
 		// thousand VMs: print each once.
 		c.WarningHandler = rest.NewWarningWriter(os.Stderr, rest.WarningWriterOptions{Deduplicate: true})
 		c.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-			return &retryTransport{next: rt, policy: policy, stats: stats}
+			if opts.Logf != nil {
+				// Below the retries, so that every attempt is logged.
+				rt = &logTransport{next: rt, logf: opts.Logf}
+			}
+			return &retryTransport{next: rt, policy: policy, stats: stats, logf: opts.Logf}
 		})
 		return c
 	}

@@ -55,6 +55,7 @@ type retryTransport struct {
 	next   http.RoundTripper
 	policy RetryPolicy
 	stats  *RetryStats
+	logf   Logf // nil: no log
 }
 
 // GaveUpError is returned when a request still failed transiently after the
@@ -90,6 +91,9 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		if attempt >= t.policy.Attempts {
 			t.stats.GaveUp.Add(1)
+			if t.logf != nil {
+				t.logf("giving up on %s %s after %d attempts (%s)", req.Method, requestPath(req), attempt, last)
+			}
 			if resp != nil {
 				// Let client-go turn the answer into its usual
 				// StatusError, with the retries told in its message.
@@ -103,6 +107,9 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			resp.Body.Close()
 		}
 		t.stats.Retried.Add(1)
+		if t.logf != nil {
+			t.logf("retrying %s %s in %s (%s; attempt %d of %d)", req.Method, requestPath(req), ms(wait), last, attempt+1, t.policy.Attempts)
+		}
 		if err := sleep(req.Context(), wait); err != nil {
 			return nil, err
 		}
