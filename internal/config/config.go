@@ -46,6 +46,8 @@ type Config struct {
 	// noHistory keys; the history flags and variables override them.
 	HistoryDB string
 	NoHistory bool
+	// Origins says where each setting came from (for -v); secrets masked.
+	Origins []Origin
 }
 
 // WorkloadSettings override the global settings for one workload; nil

@@ -356,6 +356,7 @@ func (r *raw) resolve() (*Config, error) {
 			return nil, fmt.Errorf("%s %q: must be true or false", r.source["noHistory"], *r.noHistory)
 		}
 	}
+	c.Origins = r.origins(c)
 	return c, nil
 }
 
