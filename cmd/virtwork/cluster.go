@@ -29,10 +29,16 @@ type kubeFlags struct {
 	Context    string  `name:"context" placeholder:"NAME" help:"Kubeconfig context to use (default: the current context)."`
 	QPS        float32 `name:"qps" default:"${qps}" help:"Client-side limit of API requests per second (client-go's default of 5 makes thousands of VMs crawl)."`
 	Burst      int     `name:"burst" default:"${burst}" help:"Client-side burst of API requests above --qps."`
+
+	verbose *verboseLog // set by AfterApply (see verbose.go)
 }
 
 func (k kubeFlags) client(namespace string) (*kube.Client, error) {
-	return kube.New(kube.Options{Kubeconfig: k.Kubeconfig, Context: k.Context, Namespace: namespace, QPS: k.QPS, Burst: k.Burst})
+	kc, err := kube.New(kube.Options{Kubeconfig: k.Kubeconfig, Context: k.Context, Namespace: namespace, QPS: k.QPS, Burst: k.Burst, Logf: k.verbose.requests()})
+	if err == nil {
+		k.verbose.logf("cluster", "context %q, API server %s, namespace %s, --qps %v --burst %d", kc.ContextName(), kc.Host(), namespace, k.QPS, k.Burst)
+	}
+	return kc, err
 }
 
 // instanceFlags name one applied instance: its inventory lives in the
@@ -66,7 +72,7 @@ func (s *sourceFlags) load(e *env) (*manifestSet, error) {
 		return nil, errors.New("-f and -k both given: choose one source")
 	}
 	if s.File == "" && s.Kustomize == "" {
-		objs, cfg, err := renderFromConfig(s.Flags, e.getenv)
+		objs, cfg, err := renderFromConfig(s.Flags, e)
 		if err != nil {
 			return nil, err
 		}
@@ -76,7 +82,7 @@ func (s *sourceFlags) load(e *env) (*manifestSet, error) {
 		return nil, errors.New("-f and -k take a manifest set as it is: configuration flags other than -n do not apply; drop them")
 	}
 	// Only -n, the environment and VIRTWORK_CONFIG apply here.
-	cfg, err := config.Load(config.Flags{Namespace: s.Namespace}, e.getenv)
+	cfg, err := loadConfig(e, config.Flags{Namespace: s.Namespace})
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +193,7 @@ type targetFlags struct {
 // config reads the settings destroy and status use: the namespace and the
 // history database.
 func (t targetFlags) config(e *env) (*config.Config, error) {
-	return config.Load(config.Flags{Config: t.Config, Namespace: t.Namespace}, e.getenv)
+	return loadConfig(e, config.Flags{Config: t.Config, Namespace: t.Namespace})
 }
 
 // outputFlags choose how progress is shown.

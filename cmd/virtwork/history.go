@@ -345,6 +345,7 @@ func writeJSON(w io.Writer, v any) error {
 
 type historyPruneCmd struct {
 	historyDBFlag
+	formatFlag
 	OlderThan string `name:"older-than" required:"" placeholder:"AGE" help:"Delete runs that started longer ago than AGE, e.g. 30d, 12h, 90m or 1d12h."`
 }
 
@@ -362,6 +363,9 @@ func (c *historyPruneCmd) Run(e *env) error {
 		if n, err = db.Prune(time.Now().Add(-age)); err != nil {
 			return err
 		}
+	}
+	if c.json() {
+		return writeJSON(e.stdout, map[string]any{"removed": n, "olderThan": c.OlderThan, "database": path})
 	}
 	runs := "runs"
 	if n == 1 {

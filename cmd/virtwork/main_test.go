@@ -35,10 +35,15 @@ func (c clusterM) Run() int {
 }
 
 func TestMain(m *testing.M) {
+	virtwork := func() {
+		os.Exit(run(pluginArgs(os.Args), env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.LookupEnv, prog: progName(os.Args[0])}))
+	}
 	testscript.Main(clusterM{m}, map[string]func(){
-		"virtwork": func() {
-			os.Exit(run(os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.LookupEnv}))
-		},
+		"virtwork": virtwork,
+		// The kubectl plugin and its completion helper, as installed by
+		// linking the binary under these names.
+		"kubectl-virtwork":          virtwork,
+		"kubectl_complete-virtwork": virtwork,
 	})
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -42,13 +44,16 @@ func (c *renderCmd) Run(e *env) error {
 			err = checkObjects("-k "+c.Kustomize, objs)
 		}
 	} else {
-		objs, _, err = renderFromConfig(c.Flags, e.getenv)
+		objs, _, err = renderFromConfig(c.Flags, e)
 	}
 	if err != nil {
 		return err
 	}
 	if c.Output != "" {
 		return manifest.WriteDir(c.Output, objs)
+	}
+	if e.json { // --output-format json: the set as a v1 List, as kubectl prints one
+		return writeJSON(e.stdout, map[string]any{"apiVersion": "v1", "kind": "List", "items": objs})
 	}
 	// Encode fully before writing, so that an error leaves stdout empty.
 	var buf bytes.Buffer
@@ -61,18 +66,22 @@ func (c *renderCmd) Run(e *env) error {
 
 // renderFromConfig is the path from settings to objects that render,
 // apply, diff and status share.
-func renderFromConfig(flags config.Flags, getenv func(string) (string, bool)) ([]*unstructured.Unstructured, *config.Config, error) {
-	cfg, err := config.Load(flags, getenv)
+func renderFromConfig(flags config.Flags, e *env) ([]*unstructured.Unstructured, *config.Config, error) {
+	cfg, err := loadConfig(e, flags)
 	if err != nil {
 		return nil, nil, err
 	}
+	start := time.Now()
 	wls, err := workload.Load(workload.LoadOptions{Dir: cfg.WorkloadDir, Input: workload.Input{Namespace: cfg.Namespace}})
 	if err != nil {
 		return nil, nil, err
 	}
+	e.verbose.timed(fmt.Sprintf("load %d workloads (CUE)", len(wls)), start)
+	start = time.Now()
 	objs, err := render.Render(cfg, wls)
 	if err != nil {
 		return nil, nil, err
 	}
+	e.verbose.timed(fmt.Sprintf("render %d objects", len(objs)), start)
 	return objs, cfg, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/virtwork/virtwork/apply"
 	"github.com/virtwork/virtwork/apply/event"
@@ -82,6 +83,7 @@ type diffCmd struct {
 	sourceFlags
 	instanceFlags
 	kubeFlags
+	formatFlag
 	ForceConflicts bool `name:"force-conflicts" help:"Diff as apply --force-conflicts would apply."`
 	Adopt          bool `name:"adopt" help:"Diff as apply --adopt would apply."`
 	Workers        int  `name:"workers" default:"32" hidden:"" help:"Concurrent API calls."`
@@ -104,11 +106,21 @@ func (c *diffCmd) Run(e *env) error {
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
+	out := e.stdout
+	var diff strings.Builder
+	if c.json() {
+		out = &diff
+	}
 	differs, err := apply.Diff(ctx, kc, set.objs, apply.DiffOptions{
 		Name: c.Name, Namespace: set.namespace, ForceConflicts: c.ForceConflicts, Adopt: c.Adopt, Workers: c.Workers,
-	}, e.stdout)
+	}, out)
 	if err != nil {
 		return exitError{code: apply.ExitDiffError, err: err}
+	}
+	if c.json() {
+		if err := writeJSON(e.stdout, map[string]any{"differs": differs, "diff": diff.String()}); err != nil {
+			return exitError{code: apply.ExitDiffError, err: err}
+		}
 	}
 	if differs {
 		return exitError{code: apply.ExitDiff}

@@ -18,17 +18,39 @@ type workloadsCmd struct {
 }
 
 type workloadsListCmd struct {
+	formatFlag
 	WorkloadDir *string `name:"workload-dir" placeholder:"DIR" help:"Directory of extra workload .cue files (env VIRTWORK_WORKLOAD_DIR)."`
 }
 
 func (c *workloadsListCmd) Run(e *env) error {
-	cfg, err := config.Load(config.Flags{WorkloadDir: c.WorkloadDir}, e.getenv)
+	cfg, err := loadConfig(e, config.Flags{WorkloadDir: c.WorkloadDir})
 	if err != nil {
 		return err
 	}
 	wls, err := workload.Load(workload.LoadOptions{Dir: cfg.WorkloadDir, Input: workload.Input{Namespace: cfg.Namespace}})
 	if err != nil {
 		return err
+	}
+	if c.json() {
+		type role struct {
+			Name    string `json:"name"`
+			VMCount int    `json:"vmCount"`
+		}
+		type row struct {
+			Name        string `json:"name"`
+			Description string `json:"description"`
+			File        string `json:"file"`
+			Roles       []role `json:"roles"`
+		}
+		rows := []row{}
+		for _, w := range wls {
+			r := row{Name: w.Name, Description: w.Description, File: w.File}
+			for _, ro := range w.Roles {
+				r.Roles = append(r.Roles, role{ro.Name, ro.VMCount})
+			}
+			rows = append(rows, r)
+		}
+		return writeJSON(e.stdout, rows)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tROLES\tVMS\tFILE\tDESCRIPTION")
@@ -46,12 +68,13 @@ func (c *workloadsListCmd) Run(e *env) error {
 
 type workloadsShowCmd struct {
 	config.Flags
+	formatFlag
 	Name string `arg:"" help:"Workload to show."`
 }
 
 func (c *workloadsShowCmd) Run(e *env) error {
 	c.Flags.Workloads = []string{c.Name}
-	cfg, err := config.Load(c.Flags, e.getenv)
+	cfg, err := loadConfig(e, c.Flags)
 	if err != nil {
 		return err
 	}
@@ -66,6 +89,24 @@ func (c *workloadsShowCmd) Run(e *env) error {
 	objs, err := render.Render(cfg, wls)
 	if err != nil {
 		return err
+	}
+	if c.json() {
+		type role struct {
+			Role      string `json:"role"`
+			VMs       int    `json:"vms"`
+			CPU       string `json:"cpuCores"`
+			Memory    string `json:"memory"`
+			DataDisks string `json:"dataDisks"`
+			FirstVM   string `json:"firstVM"`
+		}
+		roles := []role{}
+		for _, r := range summarize(objs, w.Roles[0].Name) {
+			roles = append(roles, role{r.role, r.count, r.cpu, r.memory, r.disks, r.first})
+		}
+		return writeJSON(e.stdout, map[string]any{
+			"name": w.Name, "description": w.Description, "file": w.File, "source": w.Source,
+			"namespace": cfg.Namespace, "rendered": roles,
+		})
 	}
 	fmt.Fprintf(e.stdout, "# %s (%s)\n# %s\n\n%s\n", w.Name, w.File, w.Description, strings.TrimRight(w.Source, "\n"))
 	fmt.Fprintf(e.stdout, "\n# Rendered with the current settings (namespace %s):\n", cfg.Namespace)
