@@ -340,6 +340,7 @@ func orDash(s string) string {
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // shell lines in cloud-init keep their "2>&1"
 	return enc.Encode(v)
 }
 

@@ -130,7 +130,9 @@ func run(args []string, e env) int {
 func (e *env) fail(code int, err error) int {
 	fmt.Fprintf(e.stderr, "virtwork: %v\n", err)
 	if e.json {
-		_ = json.NewEncoder(e.stdout).Encode(struct {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetEscapeHTML(false) // keep "<id>" readable
+		_ = enc.Encode(struct {
 			Error    string `json:"error"`
 			ExitCode int    `json:"exitCode"`
 		}{err.Error(), code})

@@ -53,7 +53,11 @@ func (c *renderCmd) Run(e *env) error {
 		return manifest.WriteDir(c.Output, objs)
 	}
 	if e.json { // --output-format json: the set as a v1 List, as kubectl prints one
-		return writeJSON(e.stdout, map[string]any{"apiVersion": "v1", "kind": "List", "items": objs})
+		return writeJSON(e.stdout, struct {
+			APIVersion string                       `json:"apiVersion"`
+			Kind       string                       `json:"kind"`
+			Items      []*unstructured.Unstructured `json:"items"`
+		}{"v1", "List", objs})
 	}
 	// Encode fully before writing, so that an error leaves stdout empty.
 	var buf bytes.Buffer

@@ -51,10 +51,10 @@ func loadConfig(e *env, flags config.Flags) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.verbose.timed("load configuration", start)
 	for _, o := range cfg.Origins {
 		e.verbose.logf("config", "%s", o)
 	}
+	e.verbose.timed("load configuration", start)
 	return cfg, nil
 }
 
