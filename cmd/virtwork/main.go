@@ -16,6 +16,7 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"k8s.io/klog/v2"
 
 	"github.com/virtwork/virtwork/internal/kube"
@@ -43,6 +44,11 @@ type cli struct {
 func (c *cli) AfterApply(e *env) error {
 	if c.Verbose {
 		e.verbose = newVerboseLog(e.stderr)
+		// What client-go reports itself (watch errors it retries,
+		// throttling) joins the log instead of being discarded.
+		klog.SetLogger(funcr.New(func(prefix, args string) {
+			e.verbose.logf("client", "%s", strings.TrimSpace(prefix+" "+args))
+		}, funcr.Options{}))
 	}
 	return nil
 }
@@ -111,7 +117,7 @@ func run(args []string, e env) int {
 	e.json = jsonOutput(ctx, c.OutputFormat == "json")
 	start := time.Now()
 	err = ctx.Run()
-	e.verbose.logf("timing", "%s took %s", ctx.Command(), time.Since(start).Round(time.Millisecond))
+	e.verbose.timed(ctx.Command()+" (total)", start)
 	if err != nil {
 		var ex exitError
 		if errors.As(err, &ex) {
