@@ -24,8 +24,8 @@ import (
 
 // cli is the command tree.
 type cli struct {
-	Verbose      bool   `name:"verbose" short:"v" help:"Log to stderr the effective configuration (each setting with where it came from: flag, variable, file:line or default), every API request and retry (method, path, status, time), and timings. Secrets are masked."`
-	OutputFormat string `name:"output-format" enum:"text,json" default:"text" placeholder:"FORMAT" help:"json: reports and errors as JSON on stdout, for pipelines; an error is {\"error\": MESSAGE, \"exitCode\": N}. Same as -o json on the commands whose -o is a format (render's -o is its output directory)."`
+	Verbose      bool   `name:"verbose" short:"v" help:"Log to stderr where each setting came from, every API request and retry, and timings (secrets masked)."`
+	OutputFormat string `name:"output-format" enum:"text,json" default:"text" placeholder:"FORMAT" help:"json: reports and errors ({\"error\": ..., \"exitCode\": N}) as JSON on stdout; as -o json, and for render, whose -o is a directory."`
 
 	Render    renderCmd    `cmd:"" help:"Render VMs, Services, cloud-init Secrets and the Namespace as YAML."`
 	Workloads workloadsCmd `cmd:"" help:"List the workloads, or show one's CUE definition and settings."`
