@@ -436,6 +436,11 @@ function __@PROG@_complete
         return
     end
     printf '%s\n' $lines
+    # fish adds a space after a lone candidate; a second one that goes on
+    # (the comma of a list) makes it stop at their common prefix instead.
+    if test (math "bitand($directive, 2)") -ne 0; and test (count $lines) -eq 1
+        printf '%s,\n' (string split -m1 \t -- $lines[1])[1]
+    end
 end
 complete -c @PROG@ -f -a '(__@PROG@_complete)'
 `,
