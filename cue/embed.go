@@ -1,15 +1,25 @@
 // Package cue embeds virtwork's CUE schema and built-in workload
-// definitions (package virtwork in CUE). Importers alias it, e.g.
-// virtworkcue, to keep it apart from cuelang.org/go/cue.
+// definitions (package virtwork in CUE), and the guest programs the schema
+// puts into every VM. Importers alias it, e.g. virtworkcue, to keep it
+// apart from cuelang.org/go/cue.
 package cue
 
 import "embed"
 
-// FS holds schema.cue and one file per built-in workload.
+// FS holds schema.cue, one file per built-in workload, and the guest
+// programs (Python 3, standard library only).
 //
-//go:embed *.cue
+//go:embed *.cue *.py
 var FS embed.FS
 
 // Builtins names the built-in workloads in the order virtwork lists them;
 // each is defined in <name>.cue.
 var Builtins = []string{"cpu", "memory", "disk", "database", "network"}
+
+// GuestPrograms maps the fields of the schema's _guestPrograms to the
+// files in FS that fill them: the runner that records a tool's figures
+// and the exporter that serves them on port 9100.
+var GuestPrograms = map[string]string{
+	"runner":   "virtwork-run.py",
+	"exporter": "virtwork-exporter.py",
+}

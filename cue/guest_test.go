@@ -18,11 +18,14 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/virtwork/virtwork/internal/workload"
 )
 
 func need(t *testing.T, tool, debianPackage string) string {
@@ -46,10 +49,18 @@ func newGuest(t *testing.T) *guest {
 	return &guest{t: t, metricsDir: filepath.Join(d, "metrics"), stateDir: filepath.Join(d, "state")}
 }
 
+// roleOf is the role a built-in workload's tool runs in.
+func roleOf(workload string) string {
+	if workload == "network" {
+		return "client"
+	}
+	return "main"
+}
+
 // run runs virtwork-run once; it reports whether the run succeeded.
 func (g *guest) run(workload, parser string, extra []string, command ...string) bool {
 	g.t.Helper()
-	args := []string{"virtwork-run.py", "--workload", workload, "--role", "main", "--vm", "vm-1",
+	args := []string{"virtwork-run.py", "--workload", workload, "--role", roleOf(workload), "--vm", "vm-1",
 		"--parser", parser, "--interval", "60", "--metrics-dir", g.metricsDir, "--state-dir", g.stateDir}
 	args = append(args, extra...)
 	args = append(append(args, "--"), command...)
@@ -93,8 +104,69 @@ func (g *guest) figures(workload string) map[string]float64 {
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	fig := parseExposition(g.t, string(b), map[string]string{"workload": workload, "role": "main", "vm": "vm-1"})
+	fig := parseExposition(g.t, string(b), map[string]string{"workload": workload, "role": roleOf(workload), "vm": "vm-1"})
 	return fig
+}
+
+// checkDeclared compares what the runner wrote for a built-in workload
+// with the metrics its CUE role declares (for `virtwork workloads show`):
+// the same names, types, help and labels.
+func (g *guest) checkDeclared(name string) {
+	g.t.Helper()
+	ws, err := workload.Load(workload.LoadOptions{Input: workload.Input{Namespace: "ns"}})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	w, err := workload.Lookup(ws, name)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	declared := map[string]workload.Metric{}
+	for _, r := range w.Roles {
+		if r.Name == roleOf(name) {
+			for _, m := range r.Metrics {
+				declared[m.Name] = m
+			}
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(g.metricsDir, name+".prom"))
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	written := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(line, " ", 4)
+		switch {
+		case f[0] == "#" && f[1] == "HELP":
+			if m, ok := declared[f[2]]; !ok {
+				g.t.Errorf("%s writes %s, which its CUE role does not declare", name, f[2])
+			} else if m.Help != f[3] {
+				g.t.Errorf("%s: help of %s is %q in CUE, %q in the runner", name, f[2], m.Help, f[3])
+			}
+			written[f[2]] = true
+		case f[0] == "#" && f[1] == "TYPE":
+			if m := declared[f[2]]; m.Type != f[3] {
+				g.t.Errorf("%s: %s is a %s in CUE, a %s in the runner", name, f[2], m.Type, f[3])
+			}
+		default:
+			m := sampleLine.FindStringSubmatch(line)
+			var labels []string
+			for _, p := range strings.Split(m[2], ",") {
+				if k, _, _ := strings.Cut(p, "="); k != "workload" && k != "role" && k != "vm" {
+					labels = append(labels, k)
+				}
+			}
+			want := slices.Sorted(slices.Values(declared[m[1]].Labels))
+			if !slices.Equal(labels, want) {
+				g.t.Errorf("%s: %s has labels %v, CUE declares %v", name, line, labels, want)
+			}
+		}
+	}
+	for n := range declared {
+		if !written[n] {
+			g.t.Errorf("%s declares %s but the runner did not write it", name, n)
+		}
+	}
 }
 
 var (
@@ -249,6 +321,7 @@ func TestRunnerStressNG(t *testing.T) {
 	}
 	fig := g.figures("cpu")
 	checkRun(t, fig, 1, 0, true)
+	g.checkDeclared("cpu")
 	between(t, fig, `virtwork_stress_bogo_ops_per_second{stressor=cpu}`, 1, 1e9)
 	between(t, fig, `virtwork_stress_bogo_ops_per_cpu_second{stressor=cpu}`, 1, 1e9)
 	// Per CPU second is at least per wall second for one stressor (it
@@ -273,6 +346,7 @@ func TestRunnerStressNG(t *testing.T) {
 		t.Fatal("memory run failed")
 	}
 	between(t, g.figures("memory"), `virtwork_stress_bogo_ops_per_second{stressor=vm}`, 1, 1e12)
+	g.checkDeclared("memory")
 }
 
 func TestRunnerFio(t *testing.T) {
@@ -301,6 +375,7 @@ func TestRunnerFio(t *testing.T) {
 	}
 	fig := g.figures("disk")
 	checkRun(t, fig, 2, 0, true)
+	g.checkDeclared("disk")
 	for _, op := range []string{"read", "write"} {
 		between(t, fig, "virtwork_fio_iops{op="+op+",profile=mixed-rw}", 1, 1e8)
 		between(t, fig, "virtwork_fio_bandwidth_bytes_per_second{op="+op+",profile=mixed-rw}", 4096, 1e12)
@@ -380,6 +455,7 @@ func TestRunnerIperf3(t *testing.T) {
 	}
 	fig := g.figures("network")
 	checkRun(t, fig, 1, 0, true)
+	g.checkDeclared("network")
 	// Loopback moves at least 10 Mbit/s each way, and not more than 10 Tbit/s.
 	between(t, fig, "virtwork_iperf3_sent_bits_per_second", 1e7, 1e13)
 	between(t, fig, "virtwork_iperf3_received_bits_per_second", 1e7, 1e13)
@@ -486,6 +562,7 @@ func TestRunnerPgbench(t *testing.T) {
 	}
 	fig := g.figures("database")
 	checkRun(t, fig, 1, 0, true)
+	g.checkDeclared("database")
 	between(t, fig, "virtwork_pgbench_transactions_per_second", 1, 1e6)
 	between(t, fig, "virtwork_pgbench_latency_average_seconds", 1e-6, 5)
 	between(t, fig, "virtwork_pgbench_failed_transactions", 0, 0)

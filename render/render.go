@@ -354,7 +354,9 @@ func (r *renderer) secret(w workload.Workload, role workload.Role, roleName stri
 }
 
 // service renders s under its declared name, which the workload's other
-// VMs use as <name>.<namespace>.svc.cluster.local.
+// VMs use as <name>.<namespace>.svc.cluster.local; a headless one also
+// gives each selected VM the name <vm>.<name>.<namespace>.svc.cluster.local
+// (see subdomain).
 func (r *renderer) service(w workload.Workload, s workload.Service, multiRole bool) (*unstructured.Unstructured, error) {
 	if errs := validation.IsDNS1035Label(s.Name); len(errs) > 0 {
 		return nil, fmt.Errorf("render: workload %s: service name %q is invalid: %s", w.Name, s.Name, strings.Join(errs, "; "))
@@ -390,6 +392,14 @@ func (r *renderer) service(w workload.Workload, s workload.Service, multiRole bo
 		}
 		ports = append(ports, port)
 	}
+	spec := map[string]any{
+		"type":     "ClusterIP",
+		"selector": selector,
+		"ports":    ports,
+	}
+	if s.Headless {
+		spec["clusterIP"] = "None"
+	}
 	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "v1",
 		"kind":       "Service",
@@ -398,12 +408,20 @@ func (r *renderer) service(w workload.Workload, s workload.Service, multiRole bo
 			"namespace": r.ns,
 			"labels":    r.labels(w, role),
 		},
-		"spec": map[string]any{
-			"type":     "ClusterIP",
-			"selector": selector,
-			"ports":    ports,
-		},
+		"spec": spec,
 	}}, nil
+}
+
+// subdomain is the headless Service of role's VMs, or "". The VMs get it
+// as their subdomain and their own names as host names, which is what
+// gives each its DNS name under the Service.
+func subdomain(w workload.Workload, role string) string {
+	for _, s := range w.Services {
+		if s.Headless && s.Role == role {
+			return s.Name
+		}
+	}
+	return ""
 }
 
 // vms renders the count VMs of one role: it builds and checks one
@@ -436,6 +454,10 @@ func (r *renderer) vms(w workload.Workload, role workload.Role, roleName, secret
 	}
 
 	tmpl := r.vmTemplate(w, roleName, secret, res, disks)
+	if sub := subdomain(w, role.Name); sub != "" {
+		podSpec := tmpl.Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
+		podSpec["subdomain"] = sub
+	}
 	out := make([]*unstructured.Unstructured, res.count)
 	for i := range out {
 		out[i] = stamp(tmpl, vmName(w.Name, roleName, i+1), disks)
@@ -468,13 +490,24 @@ func stamp(tmpl *unstructured.Unstructured, name string, disks []workload.DataDi
 		},
 		"spec": spec,
 	}}
+	tpodSpec := ttemplate["spec"].(map[string]any)
+	_, named := tpodSpec["subdomain"]
+	if len(disks) == 0 && !named {
+		return vm
+	}
+	podSpec := maps.Clone(tpodSpec)
+	template["spec"] = podSpec
+	if named {
+		// With the subdomain, <name>.<subdomain>.<namespace>.svc is this
+		// VM's own DNS name. name is a DNS label (see names.go), so the
+		// whole stays within 4 x 63 characters, under the 253 allowed.
+		podSpec["hostname"] = name
+	}
 	if len(disks) == 0 {
 		return vm
 	}
 
 	tdvts := tspec["dataVolumeTemplates"].([]any)
-	podSpec := maps.Clone(ttemplate["spec"].(map[string]any))
-	template["spec"] = podSpec
 	volumes := slices.Clone(podSpec["volumes"].([]any))
 	podSpec["volumes"] = volumes
 	dvts := make([]any, len(tdvts))

@@ -8,6 +8,7 @@ import (
 	"crypto/sha512"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/GehirnInc/crypt/sha512_crypt"
@@ -96,24 +97,27 @@ func Build(role workload.Role, access Access) ([]byte, error) {
 		c.SSHAuthorizedKeys = access.Keys
 	}
 
-	for _, f := range role.Files {
+	// The agent's files first (the role's units may run its programs), its
+	// units after the role's.
+	units := append(slices.Clip(role.Units), role.Agent.Units...)
+	for _, f := range append(slices.Clip(role.Agent.Files), role.Files...) {
 		c.WriteFiles = append(c.WriteFiles, writeFile{Path: f.Path, Permissions: f.Permissions, Content: f.Content})
 	}
-	for _, u := range role.Units {
+	for _, u := range units {
 		if strings.Contains(u.Name, "/") {
 			return nil, fmt.Errorf("cloud-init: unit name %q must not contain a slash", u.Name)
 		}
 		c.WriteFiles = append(c.WriteFiles, writeFile{Path: path.Join(UnitDir, u.Name), Permissions: "0644", Content: u.Content})
 	}
 
-	if len(role.Units) > 0 || len(role.Commands) > 0 {
+	if len(units) > 0 || len(role.Commands) > 0 {
 		// write_files runs before systemd knows the units.
 		c.Runcmd = append(c.Runcmd, argv{"systemctl", "daemon-reload"})
 	}
 	for _, cmd := range role.Commands {
 		c.Runcmd = append(c.Runcmd, cmd)
 	}
-	for _, u := range role.Units {
+	for _, u := range units {
 		// --no-block: a unit's one-time setup (initdb, pgbench -i) can take
 		// minutes and must not hold up the rest of cloud-init.
 		c.Runcmd = append(c.Runcmd, argv{"systemctl", "enable", "--now", "--no-block", u.Name})

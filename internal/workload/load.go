@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -14,6 +15,7 @@ import (
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/literal"
 	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -64,6 +66,9 @@ func readSources(dir string) ([]source, error) {
 	}
 	var srcs []source
 	for _, e := range entries {
+		if path.Ext(e.Name()) != ".cue" {
+			continue // a guest program: see guestPrograms
+		}
 		text, err := fs.ReadFile(virtworkcue.FS, e.Name())
 		if err != nil {
 			return nil, fmt.Errorf("reading embedded CUE: %w", err)
@@ -126,6 +131,13 @@ func evaluate(srcs []source, in Input) ([]Workload, error) {
 	if len(errs) > 0 {
 		return nil, cueError(errs...)
 	}
+	programs, err := guestPrograms()
+	if err != nil {
+		return nil, err
+	}
+	if err := inst.AddSyntax(programs); err != nil {
+		return nil, cueError(err)
+	}
 
 	ctx := cuecontext.New()
 	root := ctx.BuildInstance(inst)
@@ -142,6 +154,11 @@ func evaluate(srcs []source, in Input) ([]Workload, error) {
 		return nil, cueError(err)
 	}
 
+	var agent GuestAgent
+	if err := root.LookupPath(cue.MakePath(cue.Def("GuestAgent"))).Decode(&agent); err != nil {
+		return nil, cueError(err)
+	}
+
 	texts := map[string]string{}
 	for _, src := range srcs {
 		texts[src.name] = string(src.text)
@@ -154,7 +171,7 @@ func evaluate(srcs []source, in Input) ([]Workload, error) {
 			// comprehension, say): attribute it by position.
 			file = root.LookupPath(cue.MakePath(cue.Str("workloads"), cue.Str(name))).Pos().Filename()
 		}
-		w, err := cw.workload(file, texts[file])
+		w, err := cw.workload(file, texts[file], agent)
 		if err != nil {
 			return nil, err
 		}
@@ -165,6 +182,24 @@ func evaluate(srcs []source, in Input) ([]Workload, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// guestPrograms is a CUE file that sets the schema's _guestPrograms to the
+// text of the embedded guest programs, so that the Python stays in its own
+// files (runnable and tested as they are) instead of a CUE string.
+func guestPrograms() (*ast.File, error) {
+	f := &ast.File{Filename: builtinPrefix + "guest-programs"}
+	f.Decls = append(f.Decls, &ast.Package{Name: ast.NewIdent(cuePackage)})
+	var fields []any
+	for _, field := range sortedKeys(virtworkcue.GuestPrograms) {
+		text, err := fs.ReadFile(virtworkcue.FS, virtworkcue.GuestPrograms[field])
+		if err != nil {
+			return nil, fmt.Errorf("reading embedded guest program: %w", err)
+		}
+		fields = append(fields, field, &ast.BasicLit{Kind: token.STRING, Value: literal.String.Quote(string(text))})
+	}
+	f.Decls = append(f.Decls, &ast.Field{Label: ast.NewIdent("_guestPrograms"), Value: ast.NewStruct(fields...)})
+	return f, nil
 }
 
 // declaration is a workload name as written in a file.
@@ -244,10 +279,11 @@ type cueRole struct {
 		CPUCores int    `json:"cpuCores"`
 		Memory   string `json:"memory"`
 	} `json:"resources"`
-	Packages  []string `json:"packages"`
-	Files     []File   `json:"files"`
-	Units     []Unit   `json:"units"`
-	Commands  []string `json:"commands"`
+	Packages  []string             `json:"packages"`
+	Files     []File               `json:"files"`
+	Units     []Unit               `json:"units"`
+	Commands  []string             `json:"commands"`
+	Metrics   map[string]cueMetric `json:"metrics"`
 	DataDisks []struct {
 		Name      string `json:"name"`
 		MountPath string `json:"mountPath"`
@@ -255,13 +291,21 @@ type cueRole struct {
 	} `json:"dataDisks"`
 }
 
-type cueService struct {
-	Name  string `json:"name"`
-	Role  string `json:"role"`
-	Ports []Port `json:"ports"`
+type cueMetric struct {
+	Name   string   `json:"name"`
+	Type   string   `json:"type"`
+	Help   string   `json:"help"`
+	Labels []string `json:"labels"`
 }
 
-func (cw cueWorkload) workload(file, text string) (Workload, error) {
+type cueService struct {
+	Name     string `json:"name"`
+	Role     string `json:"role"`
+	Ports    []Port `json:"ports"`
+	Headless bool   `json:"headless"`
+}
+
+func (cw cueWorkload) workload(file, text string, agent GuestAgent) (Workload, error) {
 	w := Workload{Name: cw.Name, Description: cw.Description, File: file, Source: text}
 	for _, name := range sortedKeys(cw.Roles) {
 		cr := cw.Roles[name]
@@ -274,6 +318,11 @@ func (cw cueWorkload) workload(file, text string) (Workload, error) {
 			Files:    cr.Files,
 			Units:    cr.Units,
 			Commands: cr.Commands,
+			Agent:    agent,
+		}
+		for _, m := range sortedKeys(cr.Metrics) {
+			cm := cr.Metrics[m]
+			r.Metrics = append(r.Metrics, Metric{Name: cm.Name, Type: cm.Type, Help: cm.Help, Labels: cm.Labels})
 		}
 		if err := checkQuantity(w.Name, "roles."+name+".resources.memory", r.Memory); err != nil {
 			return Workload{}, err
@@ -288,7 +337,17 @@ func (cw cueWorkload) workload(file, text string) (Workload, error) {
 	}
 	for _, name := range sortedKeys(cw.Services) {
 		cs := cw.Services[name]
-		w.Services = append(w.Services, Service{Name: cs.Name, Role: cs.Role, Ports: cs.Ports})
+		w.Services = append(w.Services, Service{Name: cs.Name, Role: cs.Role, Ports: cs.Ports, Headless: cs.Headless})
+	}
+	headless := map[string]string{}
+	for _, s := range w.Services {
+		if !s.Headless {
+			continue
+		}
+		if prev, ok := headless[s.Role]; ok {
+			return Workload{}, fmt.Errorf("workload %s: services %s and %s are both headless for role %s; a VM has one DNS subdomain, so keep one", w.Name, prev, s.Name, s.Role)
+		}
+		headless[s.Role] = s.Name
 	}
 	return w, nil
 }

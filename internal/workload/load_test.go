@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -91,9 +92,10 @@ func fileContent(t *testing.T, r Role, path string) string {
 func TestBuiltinCPUAndMemory(t *testing.T) {
 	ws := loadBuiltins(t)
 	for name, want := range map[string]string{
-		"cpu": "/usr/bin/stress-ng --cpu 0 --cpu-method all --timeout 0",
+		// Runs of 60 s back to back, each recorded by virtwork-run.
+		"cpu": "/bin/bash -c 'while :; do /usr/local/lib/virtwork/virtwork-run --workload cpu --role main --parser stress-ng --interval 60 -- /usr/bin/stress-ng --cpu 0 --cpu-method all --timeout 60s || sleep 10; done'",
 		// %% is systemd's escape for a literal %.
-		"memory": "/usr/bin/stress-ng --vm 1 --vm-bytes 80%% --vm-method all --timeout 0",
+		"memory": "/bin/bash -c 'while :; do /usr/local/lib/virtwork/virtwork-run --workload memory --role main --parser stress-ng --interval 60 -- /usr/bin/stress-ng --vm 1 --vm-bytes 80%% --vm-method all --timeout 60s || sleep 10; done'",
 	} {
 		r := singleRole(t, ws[name])
 		if !slices.Contains(r.Packages, "stress-ng") {
@@ -128,7 +130,7 @@ func TestBuiltinDisk(t *testing.T) {
 	if got := unitLines(u, "ExecStartPre"); !slices.Equal(got, []string{"/usr/local/sbin/virtwork-mount-disk data /mnt/data"}) {
 		t.Errorf("ExecStartPre = %q", got)
 	}
-	loop := regexp.MustCompile(`fio /etc/virtwork/fio/mixed-rw\.fio; sleep 10; /usr/bin/fio /etc/virtwork/fio/seq-write\.fio; sleep 10; done`)
+	loop := regexp.MustCompile(`while :; do /usr/local/lib/virtwork/virtwork-run --workload disk --role main --parser fio --profile mixed-rw --interval 130 -- /usr/bin/fio /etc/virtwork/fio/mixed-rw\.fio; sleep 10; /usr/local/lib/virtwork/virtwork-run --workload disk --role main --parser fio --profile seq-write --interval 130 -- /usr/bin/fio /etc/virtwork/fio/seq-write\.fio; sleep 10; done`)
 	if got := unitLines(u, "ExecStart"); len(got) != 1 || !loop.MatchString(got[0]) {
 		t.Errorf("ExecStart = %q does not alternate the profiles with 10 s pauses", got)
 	}
@@ -160,7 +162,10 @@ func TestBuiltinDatabase(t *testing.T) {
 			t.Errorf("init script lacks %q", s)
 		}
 	}
-	if got := unitLines(u, "ExecStart"); len(got) != 1 || !strings.Contains(got[0], "/usr/bin/pgbench -c 10 -j 2 -T 300 pgbench; sleep 10; done") {
+	if got := unitLines(u, "User"); len(got) != 0 {
+		t.Errorf("User = %q: virtwork-run must run as root to write the figures", got)
+	}
+	if got := unitLines(u, "ExecStart"); len(got) != 1 || !strings.Contains(got[0], "virtwork-run --workload database --role main --parser pgbench --interval 310 -- runuser -u postgres -- /usr/bin/pgbench -c 10 -j 2 -T 300 pgbench; sleep 10; done") {
 		t.Errorf("ExecStart = %q", got)
 	}
 }
@@ -170,16 +175,22 @@ func TestBuiltinNetwork(t *testing.T) {
 	if len(w.Roles) != 2 || w.Roles[0].Name != "client" || w.Roles[1].Name != "server" {
 		t.Fatalf("roles = %+v, want client and server", w.Roles)
 	}
-	want := []Service{{Name: "iperf3-server", Role: "server", Ports: []Port{{Name: "iperf3", Port: 5201, Protocol: "TCP"}}}}
-	if len(w.Services) != 1 || w.Services[0].Name != want[0].Name || w.Services[0].Role != want[0].Role || !slices.Equal(w.Services[0].Ports, want[0].Ports) {
+	want := []Service{{Name: "iperf3-server", Role: "server", Ports: []Port{{Name: "iperf3", Port: 5201, Protocol: "TCP"}}, Headless: true}}
+	if len(w.Services) != 1 || w.Services[0].Name != want[0].Name || w.Services[0].Role != want[0].Role || !slices.Equal(w.Services[0].Ports, want[0].Ports) || !w.Services[0].Headless {
 		t.Errorf("Services = %+v, want %+v", w.Services, want)
 	}
 	client, server := w.Roles[0].Units[0], w.Roles[1].Units[0]
 	if got := unitLines(server, "ExecStart"); !slices.Equal(got, []string{"/usr/bin/iperf3 -s"}) {
 		t.Errorf("server ExecStart = %q", got)
 	}
-	if got := unitLines(client, "ExecStart"); !slices.Equal(got, []string{"/usr/bin/iperf3 -c iperf3-server.load-test.svc.cluster.local -t 60 -P 4 --bidir"}) {
+	if got := unitLines(client, "ExecStart"); !slices.Equal(got, []string{"/usr/local/sbin/virtwork-iperf3-client"}) {
 		t.Errorf("client ExecStart = %q", got)
+	}
+	// Client N targets server N by its own DNS name (render gives the
+	// servers host names and the Service as subdomain; see render's tests).
+	script := fileContent(t, w.Roles[0], "/usr/local/sbin/virtwork-iperf3-client")
+	if want := `/usr/bin/iperf3 -c "network-server-$n.iperf3-server.load-test.svc.cluster.local" -t 60 -P 4 --bidir`; !strings.Contains(script, want) {
+		t.Errorf("client script lacks %s:\n%s", want, script)
 	}
 	if got := unitLines(client, "Restart"); !slices.Equal(got, []string{"always"}) {
 		t.Errorf("client Restart = %q", got)
@@ -365,6 +376,18 @@ func TestLoadErrors(t *testing.T) {
 		files: map[string]string{"bad.cue": "workloads: x: {description: \"a\", roles: main: {}, services: \"iperf3-server\": {role: \"main\", ports: [{name: \"p\", port: 1}]}}\n"},
 		want:  []string{`service "iperf3-server" is already defined by workload network`},
 	}, {
+		name:  "metric of an unknown type",
+		files: map[string]string{"bad.cue": "workloads: x: {description: \"a\", roles: main: metrics: hello_seconds: {type: \"histogram\", help: \"h\"}}\n"},
+		want:  []string{`(?m)^FILE:1:\d+: workloads\.x\.roles\.main\.metrics\.hello_seconds\.type: \d+ errors in empty disjunction`},
+	}, {
+		name:  "metric name Prometheus refuses",
+		files: map[string]string{"bad.cue": "workloads: x: {description: \"a\", roles: main: metrics: \"hello-seconds\": {type: \"gauge\", help: \"h\"}}\n"},
+		want:  []string{`workloads\.x\.roles\.main\.metrics\."hello-seconds"\.name: invalid value "hello-seconds"`},
+	}, {
+		name:  "two headless services for one role",
+		files: map[string]string{"bad.cue": "workloads: x: {description: \"a\", roles: main: {}, services: {a: {role: \"main\", headless: true, ports: [{name: \"p\", port: 1}]}, b: {role: \"main\", headless: true, ports: [{name: \"p\", port: 1}]}}}\n"},
+		want:  []string{`^workload x: services a and b are both headless for role main; a VM has one DNS subdomain, so keep one$`},
+	}, {
 		name:  "several errors at once",
 		files: map[string]string{"bad.cue": "workloads: x: {description: \"a\", roles: main: {vmCount: 0}}\nworkloads: y: {description: \"a\", roles: main: dataDisks: [{name: \"Data\", mountPath: \"/d\"}]}\n"},
 		want:  []string{`(?m)^FILE:1:\d+: workloads\.x\.roles\.main\.vmCount: invalid value 0`, `(?m)^FILE:2:\d+: workloads\.y\.roles\.main\.dataDisks\.0\.name: invalid value "Data"`},
@@ -415,6 +438,84 @@ func BenchmarkLoad(b *testing.B) {
 	for b.Loop() {
 		if _, err := Load(LoadOptions{Input: Input{Namespace: "virtwork"}}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestGuestAgent: every role, built-in or not, gets the runner and the
+// exporter exactly as they are in cue/, and the exporter's unit.
+func TestGuestAgent(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"hello.cue": helloCUE})
+	ws, err := Load(LoadOptions{Dir: dir, Input: Input{Namespace: "ns"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for field, file := range virtworkcue.GuestPrograms {
+		b, err := virtworkcue.FS.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[map[string]string{"runner": "/usr/local/lib/virtwork/virtwork-run", "exporter": "/usr/local/lib/virtwork/virtwork-exporter"}[field]] = string(b)
+	}
+	for _, w := range ws {
+		for _, r := range w.Roles {
+			got := map[string]string{}
+			for _, f := range r.Agent.Files {
+				got[f.Path] = f.Content
+				if f.Permissions != "0755" {
+					t.Errorf("%s/%s: %s has permissions %s", w.Name, r.Name, f.Path, f.Permissions)
+				}
+			}
+			if !maps.Equal(got, want) {
+				t.Errorf("%s/%s: agent files differ from cue/*.py (paths %v)", w.Name, r.Name, slices.Sorted(maps.Keys(got)))
+			}
+			if len(r.Agent.Units) != 1 || r.Agent.Units[0].Name != "virtwork-exporter.service" ||
+				!slices.Equal(unitLines(r.Agent.Units[0], "ExecStart"), []string{"/usr/local/lib/virtwork/virtwork-exporter --dir /var/lib/virtwork/metrics --listen :9100"}) {
+				t.Errorf("%s/%s: agent units %+v", w.Name, r.Name, r.Agent.Units)
+			}
+		}
+	}
+}
+
+// TestBuiltinMetrics: the roles that run a tool declare the runner's
+// figures and their own; the iperf3 server writes none. (The names are
+// checked against what the runner really writes in cue's guest tests.)
+func TestBuiltinMetrics(t *testing.T) {
+	ws := loadBuiltins(t)
+	for _, tc := range []struct {
+		workload, role, prefix string
+		n                      int
+	}{
+		{"cpu", "main", "virtwork_stress_", 2},
+		{"memory", "main", "virtwork_stress_", 2},
+		{"disk", "main", "virtwork_fio_", 3},
+		{"database", "main", "virtwork_pgbench_", 5},
+		{"network", "client", "virtwork_iperf3_", 4},
+		{"network", "server", "-", 0},
+	} {
+		var r Role
+		for _, rr := range ws[tc.workload].Roles {
+			if rr.Name == tc.role {
+				r = rr
+			}
+		}
+		own, runner := 0, 0
+		for _, m := range r.Metrics {
+			switch {
+			case strings.HasPrefix(m.Name, tc.prefix):
+				own++
+			case strings.HasPrefix(m.Name, "virtwork_workload_"):
+				runner++
+			default:
+				t.Errorf("%s/%s: unexpected metric %s", tc.workload, tc.role, m.Name)
+			}
+			if m.Help == "" || (m.Type != "gauge" && m.Type != "counter") || strings.HasSuffix(m.Name, "_total") != (m.Type == "counter") {
+				t.Errorf("%s/%s: metric %+v: want help, and type counter exactly for _total", tc.workload, tc.role, m)
+			}
+		}
+		if wantRunner := map[bool]int{true: 6, false: 0}[tc.n > 0]; own != tc.n || runner != wantRunner {
+			t.Errorf("%s/%s: %d own and %d runner metrics, want %d and %d", tc.workload, tc.role, own, runner, tc.n, wantRunner)
 		}
 	}
 }

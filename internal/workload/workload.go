@@ -39,6 +39,30 @@ type Role struct {
 	// Commands run once by cloud-init (runcmd) before the units are started.
 	Commands  []string
 	DataDisks []DataDisk
+	// Metrics are the figures the role's VMs report (sorted by name).
+	Metrics []Metric
+	// Agent is what virtwork adds to every role (the schema's
+	// #GuestAgent): the same for all roles.
+	Agent GuestAgent
+}
+
+// GuestAgent is virtwork's part of every VM: virtwork-run, which runs a
+// tool and records its figures, and the exporter serving them on port
+// 9100, with its unit. cloud-init writes the files before the role's and
+// starts the units after the role's.
+type GuestAgent struct {
+	Files []File `json:"files"`
+	Units []Unit `json:"units"`
+}
+
+// Metric is a Prometheus metric a role writes to
+// /var/lib/virtwork/metrics/<workload>.prom; every sample also carries the
+// labels workload, role and vm.
+type Metric struct {
+	Name   string
+	Type   string // gauge or counter
+	Help   string
+	Labels []string
 }
 
 // File is written into the guest by cloud-init (write_files).
@@ -70,6 +94,9 @@ type Service struct {
 	Name  string
 	Role  string
 	Ports []Port
+	// Headless Services have no cluster IP; the role's VMs get their own
+	// DNS names under it (<vm>.<service>.<namespace>.svc.cluster.local).
+	Headless bool
 }
 
 // Port of a Service; TargetPort equals Port.
