@@ -14,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -136,8 +137,8 @@ func TestSystemdUnitsVerify(t *testing.T) {
 					units = append(units, f.Path)
 				}
 			}
-			if len(units) != len(r.role.Units) {
-				t.Fatalf("user-data writes %d units, the role has %d", len(units), len(r.role.Units))
+			if len(units) != len(r.role.Units)+len(r.role.Agent.Units) {
+				t.Fatalf("user-data writes %d units, the role and the agent have %d", len(units), len(r.role.Units)+len(r.role.Agent.Units))
 			}
 			for _, u := range units {
 				content, _ := os.ReadFile(filepath.Join(root, u))
@@ -232,32 +233,106 @@ func bashScripts(unit string) []string {
 	return out
 }
 
-// toolCommands returns the load tools' command lines in a role's units:
-// Exec lines and the commands of /bin/bash -c loops, with systemd's %%
-// unescaped.
-func toolCommands(r workload.Role) [][]string {
+// roleCommands returns the command lines in a role's units (Exec lines
+// and the commands of /bin/bash -c loops, with systemd's %% unescaped)
+// and in its shell scripts (lines joined at a trailing backslash).
+func roleCommands(r workload.Role) [][]string {
 	var out [][]string
 	add := func(cmd string) {
-		f := strings.Fields(strings.ReplaceAll(cmd, "%%", "%"))
-		if len(f) > 0 && strings.HasPrefix(f[0], "/usr/bin/") {
+		cmd = strings.TrimSpace(cmd)
+		cmd = strings.TrimPrefix(cmd, "do ")
+		cmd = strings.TrimPrefix(cmd, "exec ")
+		cmd, _, _ = strings.Cut(cmd, " || ")
+		if f := strings.Fields(cmd); len(f) > 0 {
 			out = append(out, f)
 		}
 	}
 	for _, u := range r.Units {
 		for _, l := range strings.Split(u.Content, "\n") {
 			if cmd, ok := strings.CutPrefix(l, "ExecStart="); ok {
-				add(cmd)
+				add(strings.ReplaceAll(cmd, "%%", "%"))
 			}
 		}
 		for _, script := range bashScripts(u.Content) {
-			for _, part := range strings.Split(script, ";") {
-				part = strings.TrimSpace(part)
-				part = strings.TrimPrefix(part, "do ")
+			for _, part := range strings.Split(strings.ReplaceAll(script, "%%", "%"), ";") {
 				add(part)
 			}
 		}
 	}
+	for _, f := range r.Files {
+		if strings.HasPrefix(f.Content, "#!/bin/sh\n") {
+			for _, l := range strings.Split(strings.ReplaceAll(f.Content, "\\\n", " "), "\n") {
+				if !strings.HasPrefix(strings.TrimSpace(l), "#") {
+					add(l)
+				}
+			}
+		}
+	}
 	return out
+}
+
+// runnerPath is where the agent puts virtwork-run.
+const runnerPath = "/usr/local/lib/virtwork/virtwork-run"
+
+// toolCommands returns the load tools' command lines in a role: the
+// commands virtwork-run runs (after its "--", and after runuser's) and
+// those run directly.
+func toolCommands(r workload.Role) [][]string {
+	var out [][]string
+	for _, f := range roleCommands(r) {
+		if f[0] == runnerPath {
+			f = f[slices.Index(f, "--")+1:]
+		}
+		if f[0] == "runuser" {
+			f = f[slices.Index(f, "--")+1:]
+		}
+		if strings.HasPrefix(f[0], "/usr/bin/") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// TestRunnerInvocations runs each virtwork-run command line of the
+// built-in roles with the tool replaced by true: the runner must accept
+// its options (argparse exits 2 on a bad one), and every role that runs a
+// tool runs it through the runner.
+func TestRunnerInvocations(t *testing.T) {
+	python := needTool(t, "python3", "python3")
+	for _, r := range builtinRoles(t) {
+		runner := ""
+		for _, f := range r.role.Agent.Files {
+			if f.Path == runnerPath {
+				runner = filepath.Join(t.TempDir(), "virtwork-run")
+				writeTestFile(t, runner, f.Content, 0o755)
+			}
+		}
+		if runner == "" {
+			t.Fatalf("%s: the agent has no %s", r.name, runnerPath)
+		}
+		n := 0
+		for _, f := range roleCommands(r.role) {
+			if f[0] != runnerPath {
+				continue
+			}
+			n++
+			opts := f[1:slices.Index(f, "--")]
+			dir := t.TempDir()
+			args := append([]string{runner}, opts...)
+			args = append(args, "--metrics-dir", dir, "--state-dir", dir, "--", "true")
+			cmd := exec.Command(python, args...)
+			out, err := cmd.CombinedOutput()
+			if code := cmd.ProcessState.ExitCode(); code != 0 && code != 1 {
+				t.Errorf("%s: virtwork-run %q: %v\n%s", r.name, opts, err, out)
+			}
+			if _, err := os.Stat(filepath.Join(dir, strings.Split(r.name, "/")[0]+".prom")); err != nil {
+				t.Errorf("%s: virtwork-run %q wrote no figures named after the workload: %v", r.name, opts, err)
+			}
+		}
+		if want := len(toolCommands(r.role)) > 0 && r.name != "network/server"; (n > 0) != want {
+			t.Errorf("%s: %d virtwork-run command lines; want some exactly when the role runs a load tool (other than the iperf3 server)", r.name, n)
+		}
+	}
 }
 
 // TestToolCommandLines has each load tool parse its command line without
