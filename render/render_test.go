@@ -6,9 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -610,4 +615,149 @@ func TestCheck(t *testing.T) {
 			t.Errorf("Check(%s) = %v; ErrUnknownKind only for kinds outside the known APIs", o.GetKind(), err)
 		}
 	}
+}
+
+// TestNetworkPairs: with several pairs, each iperf3 client targets its
+// own server by a DNS name that exists: server VM N has host name
+// network-server-N and the headless Service as subdomain, and the client
+// script (one Secret for all clients) derives that name from its own host
+// name. The script runs here in sh with uname stubbed. Names stay valid
+// DNS (labels <= 63, FQDN <= 253) up to 10,000 pairs in the longest
+// namespace.
+func TestNetworkPairs(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	for _, tc := range []struct {
+		ns    string
+		pairs int
+		check []int // client indexes whose script is run
+	}{
+		{"load-test", 4, []int{1, 2, 3, 4}},
+		{strings.Repeat("n", 63), 10000, []int{1, 9999, 10000}},
+	} {
+		ws, err := workload.Load(workload.LoadOptions{Input: workload.Input{Namespace: tc.ns}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs := mustRender(t, &config.Config{Namespace: tc.ns, VMCount: tc.pairs, Workloads: []string{"network"}}, ws)
+		if secrets := byKind(objs, "Secret"); len(secrets) != 2 {
+			t.Fatalf("%d Secrets, want one per role", len(secrets))
+		}
+		svcs := byKind(objs, "Service")
+		if len(svcs) != 1 {
+			t.Fatalf("services %v", ids(svcs))
+		}
+		svc := svcs[0]
+		if ip, _, _ := unstructured.NestedString(svc.Object, "spec", "clusterIP"); ip != "None" {
+			t.Errorf("Service %s: clusterIP %q, want None (headless)", svc.GetName(), ip)
+		}
+		selector, _, _ := unstructured.NestedStringMap(svc.Object, "spec", "selector")
+
+		// The DNS names the servers get.
+		servers := map[string]bool{}
+		var clients []*unstructured.Unstructured
+		for _, vm := range byKind(objs, "VirtualMachine") {
+			labels, _, _ := unstructured.NestedStringMap(vm.Object, "spec", "template", "metadata", "labels")
+			host, _, _ := unstructured.NestedString(vm.Object, "spec", "template", "spec", "hostname")
+			sub, _, _ := unstructured.NestedString(vm.Object, "spec", "template", "spec", "subdomain")
+			selected := true
+			for k, v := range selector {
+				selected = selected && labels[k] == v
+			}
+			if !selected {
+				if host != "" || sub != "" {
+					t.Errorf("%s: hostname %q, subdomain %q on a VM the Service does not select", vm.GetName(), host, sub)
+				}
+				clients = append(clients, vm)
+				continue
+			}
+			if host != vm.GetName() || sub != svc.GetName() {
+				t.Fatalf("server %s: hostname %q, subdomain %q; want its name and %s", vm.GetName(), host, sub, svc.GetName())
+			}
+			servers[host+"."+sub+"."+tc.ns+".svc.cluster.local"] = true
+		}
+		if len(servers) != tc.pairs || len(clients) != tc.pairs {
+			t.Fatalf("%d servers and %d clients, want %d each", len(servers), len(clients), tc.pairs)
+		}
+
+		script := clientScript(t, objs)
+		targets := map[string]bool{}
+		for _, i := range tc.check {
+			client := clients[i-1].GetName()
+			target := runClientScript(t, sh, script, client)
+			if !servers[target] {
+				t.Errorf("client %s targets %s, which is no server's DNS name", client, target)
+			}
+			if want := fmt.Sprintf("network-server-%d.", i); !strings.HasPrefix(target, want) {
+				t.Errorf("client %s targets %s, want server %d", client, target, i)
+			}
+			if errs := validation.IsDNS1123Subdomain(target); len(errs) > 0 {
+				t.Errorf("target %s: %v", target, errs)
+			}
+			for _, label := range strings.Split(target, ".") {
+				if errs := validation.IsDNS1123Label(label); len(errs) > 0 {
+					t.Errorf("target %s: label %q: %v", target, label, errs)
+				}
+			}
+			if targets[target] {
+				t.Errorf("two clients target %s", target)
+			}
+			targets[target] = true
+		}
+	}
+}
+
+// clientScript is the network client's virtwork-iperf3-client from its
+// cloud-init Secret.
+func clientScript(t *testing.T, objs []*unstructured.Unstructured) string {
+	t.Helper()
+	for _, s := range byKind(objs, "Secret") {
+		if s.GetName() != "network-client-cloudinit" {
+			continue
+		}
+		data, _, _ := unstructured.NestedString(s.Object, "data", userDataKey)
+		ud, err := base64.StdEncoding.DecodeString(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c struct {
+			WriteFiles []struct{ Path, Content string } `yaml:"write_files"`
+		}
+		if err := yaml.Unmarshal(ud, &c); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range c.WriteFiles {
+			if f.Path == "/usr/local/sbin/virtwork-iperf3-client" {
+				return f.Content
+			}
+		}
+	}
+	t.Fatal("no virtwork-iperf3-client in the client's user data")
+	return ""
+}
+
+// runClientScript runs script as on VM host with virtwork-run replaced by
+// a stub, and returns the host the script points iperf3 -c at.
+func runClientScript(t *testing.T, sh, script, host string) string {
+	t.Helper()
+	dir := t.TempDir()
+	stub := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	stub("uname", "echo "+host+".cluster.internal\n")
+	runner := stub("virtwork-run", `while [ "$1" != -c ]; do shift; done; echo "$2"`+"\n")
+	script = strings.ReplaceAll(script, "/usr/local/lib/virtwork/virtwork-run", runner)
+	cmd := exec.Command(sh, "-c", script)
+	cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("client script on %s: %v\n%s", host, err, out)
+	}
+	return strings.TrimSpace(string(out))
 }
