@@ -115,6 +115,31 @@ func (c *workloadsShowCmd) Run(e *env) error {
 	for _, r := range summarize(objs, w.Roles[0].Name) {
 		fmt.Fprintf(tw, "# %s\t%d\t%s\t%s\t%s\t%s\n", r.role, r.count, r.cpu, r.memory, r.disks, r.first)
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return printMetrics(e, w)
+}
+
+// printMetrics lists the figures each role declares; the guest writes
+// them to /var/lib/virtwork/metrics/<workload>.prom and the exporter
+// serves them on port 9100.
+func printMetrics(e *env, w workload.Workload) error {
+	fmt.Fprintf(e.stdout, "\n# Metrics (each also labelled workload, role, vm; served on :9100/metrics):\n")
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "# ROLE\tMETRIC\tTYPE\tLABELS\tHELP")
+	for _, r := range w.Roles {
+		if len(r.Metrics) == 0 {
+			fmt.Fprintf(tw, "# %s\t-\t\t\t(guest figures only)\n", r.Name)
+		}
+		for _, m := range r.Metrics {
+			labels := strings.Join(m.Labels, ",")
+			if labels == "" {
+				labels = "-"
+			}
+			fmt.Fprintf(tw, "# %s\t%s\t%s\t%s\t%s\n", r.Name, m.Name, m.Type, labels, m.Help)
+		}
+	}
 	return tw.Flush()
 }
 
