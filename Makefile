@@ -35,9 +35,10 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: render and apply benchmarks; figures go to the README.
+## bench: render, guest exporter/runner and apply benchmarks; figures go to the README.
 bench: build
 	./scripts/bench-render.sh
+	./scripts/bench-guest.py
 	@if [ -x ./scripts/bench-apply.sh ]; then ./scripts/bench-apply.sh; fi
 
 clean:

@@ -43,8 +43,18 @@ type guest struct {
 	metricsDir, stateDir string
 }
 
+// python is the interpreter the guest programs run with: the guests run
+// /usr/bin/python3 (the programs' #! line); elsewhere python3 from $PATH.
+func python(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/python3"); err == nil {
+		return "/usr/bin/python3"
+	}
+	return need(t, "python3", "python3")
+}
+
 func newGuest(t *testing.T) *guest {
-	need(t, "python3", "python3")
+	python(t)
 	d := t.TempDir()
 	return &guest{t: t, metricsDir: filepath.Join(d, "metrics"), stateDir: filepath.Join(d, "state")}
 }
@@ -64,7 +74,7 @@ func (g *guest) run(workload, parser string, extra []string, command ...string) 
 		"--parser", parser, "--interval", "60", "--metrics-dir", g.metricsDir, "--state-dir", g.stateDir}
 	args = append(args, extra...)
 	args = append(append(args, "--"), command...)
-	cmd := exec.Command("python3", args...)
+	cmd := exec.Command(python(g.t), args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		if _, ok := err.(*exec.ExitError); !ok {
@@ -606,8 +616,7 @@ func TestRunnerCountersSurviveRestarts(t *testing.T) {
 // startExporter runs virtwork-exporter.py on a free loopback port.
 func startExporter(t *testing.T, dir string) string {
 	t.Helper()
-	need(t, "python3", "python3")
-	cmd := exec.Command("python3", "virtwork-exporter.py", "--dir", dir, "--listen", "127.0.0.1:0", "--vm", "vm-1")
+	cmd := exec.Command(python(t), "virtwork-exporter.py", "--dir", dir, "--listen", "127.0.0.1:0", "--vm", "vm-1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
