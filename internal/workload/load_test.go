@@ -3,6 +3,7 @@ package workload
 import (
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -517,5 +518,70 @@ func TestBuiltinMetrics(t *testing.T) {
 		if wantRunner := map[bool]int{true: 6, false: 0}[tc.n > 0]; own != tc.n || runner != wantRunner {
 			t.Errorf("%s/%s: %d own and %d runner metrics, want %d and %d", tc.workload, tc.role, own, runner, tc.n, wantRunner)
 		}
+	}
+}
+
+// TestReadmeMetricsExample loads the README's example of a workload that
+// reports its own figures, and runs its report script (curl stubbed, the
+// metrics directory moved): it must write a valid hello-page.prom.
+func TestReadmeMetricsExample(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var example string
+	for _, block := range strings.Split(string(readme), "```cue\n")[1:] {
+		block, _, _ = strings.Cut(block, "```")
+		if strings.Contains(block, "hello_fetch_seconds") {
+			example = block
+		}
+	}
+	if example == "" {
+		t.Fatal("README has no cue example declaring hello_fetch_seconds")
+	}
+	ws, err := Load(LoadOptions{Dir: writeFiles(t, map[string]string{"hello.cue": example}), Input: Input{Namespace: "ns"}})
+	if err != nil {
+		t.Fatalf("README example: %v", err)
+	}
+	w, err := Lookup(ws, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := w.Roles[0]
+	var names []string
+	for _, m := range r.Metrics {
+		names = append(names, m.Name)
+	}
+	if !slices.Contains(names, "hello_fetch_seconds") || !slices.Contains(names, "virtwork_workload_runs_total") {
+		t.Errorf("metrics %v lack the example's own or the runner's", names)
+	}
+
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	dir, bin := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "curl"), []byte("#!/bin/sh\nprintf 0.25\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := strings.ReplaceAll(fileContent(t, r, "/usr/local/bin/hello-report"), "/var/lib/virtwork/metrics", dir)
+	cmd := exec.Command(sh, "-c", script)
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("report script: %v\n%s", err, out)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "hello-page.prom"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	host, _, _ = strings.Cut(host, ".")
+	want := "# HELP hello_fetch_seconds Time to fetch the page.\n# TYPE hello_fetch_seconds gauge\n" +
+		`hello_fetch_seconds{workload="hello",role="web",vm="` + host + `"} 0.25` + "\n"
+	if string(got) != want {
+		t.Errorf("hello-page.prom =\n%s\nwant\n%s", got, want)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("metrics dir holds %d files, want only hello-page.prom (no temporary file left)", len(entries))
 	}
 }
