@@ -5,7 +5,8 @@ package cue_test
 // parses its real output, and the figures must be present and plausible.
 // Failing runs (server down, disk full) must raise the failure counter and
 // keep the last good figures. Each test skips, naming the Debian package,
-// where a tool is missing.
+// where a tool is missing. The tests run in parallel: their checks are
+// ratios and wide bounds, which contention between the tools does not upset.
 
 import (
 	"bufio"
@@ -324,6 +325,7 @@ func sameFigures(t *testing.T, before, after map[string]float64, prefix string) 
 }
 
 func TestRunnerStressNG(t *testing.T) {
+	t.Parallel()
 	need(t, "stress-ng", "stress-ng")
 	g := newGuest(t)
 	if !g.run("cpu", "stress-ng", nil, "stress-ng", "--cpu", "1", "--cpu-method", "all", "--timeout", "2s") {
@@ -360,6 +362,7 @@ func TestRunnerStressNG(t *testing.T) {
 }
 
 func TestRunnerFio(t *testing.T) {
+	t.Parallel()
 	need(t, "fio", "fio")
 	g := newGuest(t)
 	dir := t.TempDir()
@@ -441,6 +444,7 @@ func waitPort(t *testing.T, port int) {
 }
 
 func TestRunnerIperf3(t *testing.T) {
+	t.Parallel()
 	need(t, "iperf3", "iperf3")
 	g := newGuest(t)
 	port := strconv.Itoa(freePort(t))
@@ -563,6 +567,7 @@ func pgBinDir(t *testing.T) string {
 }
 
 func TestRunnerPgbench(t *testing.T) {
+	t.Parallel()
 	pg := startPostgres(t)
 	g := newGuest(t)
 	bench := append(append([]string{}, pg.asPostgres...), "pgbench")
@@ -599,6 +604,7 @@ func TestRunnerPgbench(t *testing.T) {
 // TestRunnerCountersSurviveRestarts: the state file carries the counters
 // from one runner process to the next (and across reboots).
 func TestRunnerCountersSurviveRestarts(t *testing.T) {
+	t.Parallel()
 	g := newGuest(t)
 	for i := 0; i < 3; i++ {
 		g.run("user", "none", nil, "true")
@@ -651,6 +657,7 @@ func get(t *testing.T, url string) (int, string, string) {
 }
 
 func TestExporter(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	url := startExporter(t, dir)
 
@@ -716,6 +723,7 @@ func TestExporter(t *testing.T) {
 // TestExporterServesRunnerFiles: what the runner writes, the exporter
 // serves unchanged, and promtool (when installed) accepts the result.
 func TestExporterServesRunnerFiles(t *testing.T) {
+	t.Parallel()
 	g := newGuest(t)
 	g.run("cpu", "none", nil, "true")
 	g.run("disk", "none", nil, "false")
