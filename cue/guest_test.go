@@ -747,3 +747,50 @@ func TestExporterServesRunnerFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestExporterNeverSeesHalfAFile: while the runner rewrites its file run
+// after run, every scrape holds the complete file (all six bookkeeping
+// series, one HELP and TYPE each) and runs_total never goes down.
+func TestExporterNeverSeesHalfAFile(t *testing.T) {
+	t.Parallel()
+	g := newGuest(t)
+	g.run("user", "none", nil, "true")
+	url := startExporter(t, g.metricsDir)
+
+	const runs = 25
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; i < runs; i++ {
+			g.run("user", "none", nil, "true")
+		}
+	}()
+	last, scrapes := 0.0, 0
+	for running := true; running; scrapes++ {
+		select {
+		case <-done:
+			running = false // one more scrape after the last run
+		default:
+		}
+		_, _, body := get(t, url+"/metrics")
+		fig := parseExposition(t, body, map[string]string{"vm": "vm-1"})
+		n := 0
+		for k := range fig {
+			if strings.HasPrefix(k, "virtwork_workload_") {
+				n++
+			}
+		}
+		if n != 6 {
+			t.Fatalf("scrape %d: %d bookkeeping series, want 6 (a partial file?):\n%s", scrapes, n, body)
+		}
+		runsTotal := fig["virtwork_workload_runs_total{role=main,workload=user}"]
+		if runsTotal < last {
+			t.Fatalf("scrape %d: runs_total went down from %v to %v", scrapes, last, runsTotal)
+		}
+		last = runsTotal
+	}
+	if last != runs {
+		t.Errorf("last scrape saw runs_total %v, want %d", last, runs)
+	}
+	t.Logf("%d scrapes during %d runs", scrapes, runs)
+}
