@@ -622,7 +622,14 @@ func TestRunnerCountersSurviveRestarts(t *testing.T) {
 // startExporter runs virtwork-exporter.py on a free loopback port.
 func startExporter(t *testing.T, dir string) string {
 	t.Helper()
-	cmd := exec.Command(python(t), "virtwork-exporter.py", "--dir", dir, "--listen", "127.0.0.1:0", "--vm", "vm-1")
+	return startExporterOn(t, dir, "127.0.0.1:0")
+}
+
+// startExporterOn runs virtwork-exporter.py with --listen listen and
+// returns its URL as it prints it.
+func startExporterOn(t *testing.T, dir, listen string) string {
+	t.Helper()
+	cmd := exec.Command(python(t), "virtwork-exporter.py", "--dir", dir, "--listen", listen, "--vm", "vm-1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -639,7 +646,33 @@ func startExporter(t *testing.T, dir string) string {
 	if !ok {
 		t.Fatalf("exporter's first line %q", line)
 	}
-	return "http://" + addr
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("exporter's address %q: %v", addr, err)
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// TestExporterListensEverywhere: the guests' --listen :9100 reaches the
+// exporter over IPv4 (and over IPv6 where this host has it), the Service's
+// and Prometheus' way in on any cluster.
+func TestExporterListensEverywhere(t *testing.T) {
+	t.Parallel()
+	u := startExporterOn(t, t.TempDir(), ":0")
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(u, "http://"))
+	for _, host := range []string{"127.0.0.1", "::1"} {
+		if host == "::1" {
+			if l, err := net.Listen("tcp6", "[::1]:0"); err != nil {
+				t.Log("no IPv6 loopback here: IPv4 only checked")
+				continue
+			} else {
+				l.Close()
+			}
+		}
+		if code, _, _ := get(t, "http://"+net.JoinHostPort(host, port)+"/metrics"); code != 200 {
+			t.Errorf("GET /metrics on %s: %d", host, code)
+		}
+	}
 }
 
 func get(t *testing.T, url string) (int, string, string) {

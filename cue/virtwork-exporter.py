@@ -8,7 +8,7 @@ Serves, in the Prometheus text format, basic guest figures read from /proc
 write, merged by metric family so that two files may carry the same family.
 Lines that are not valid exposition lines are dropped and counted in
 virtwork_exporter_file_errors. Port 0 picks a free port; the address is
-printed as "listening on HOST:PORT".
+printed as "listening on HOST:PORT" (an IPv6 HOST in brackets).
 
 Only the Python 3 standard library is used (python3 >= 3.6).
 """
@@ -26,7 +26,7 @@ import sys
 if "ssl" not in sys.modules:
     sys.modules["ssl"] = None
 from http.server import BaseHTTPRequestHandler, HTTPServer  # noqa: E402
-from socketserver import ThreadingMixIn  # noqa: E402
+from socketserver import TCPServer, ThreadingMixIn  # noqa: E402
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -217,12 +217,30 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingMixIn, HTTPServer):
     daemon_threads = True
+    dual_stack = False
 
     def __init__(self, addr, directory, vm):
-        if ":" in addr[0]:
-            self.address_family = socket.AF_INET6
-        HTTPServer.__init__(self, addr, Handler)
         self.directory, self.vm = directory, vm
+        host, port = addr
+        if host == "" and socket.has_ipv6:
+            # All addresses: IPv6 and IPv4 on one socket where the guest
+            # has IPv6 (single- or dual-stack clusters), else IPv4 only.
+            self.address_family, self.dual_stack = socket.AF_INET6, True
+            try:
+                HTTPServer.__init__(self, ("::", port), Handler)
+                return
+            except OSError:
+                self.dual_stack = False
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        HTTPServer.__init__(self, addr, Handler)
+
+    def server_bind(self):
+        if self.dual_stack:
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        # HTTPServer.server_bind would look up the host's FQDN, which can
+        # stall the start for the DNS timeout in a guest without DNS.
+        TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
 
 
 def parse_listen(value):
@@ -241,7 +259,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = Server(args.listen, args.dir, args.vm)
     host, port = server.server_address[:2]
-    print("listening on %s:%d" % (host, port), flush=True)
+    print("listening on %s:%d" % ("[%s]" % host if ":" in host else host, port), flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
