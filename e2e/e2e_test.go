@@ -129,6 +129,26 @@ func TestLifecycle(t *testing.T) {
 		}
 	}
 
+	// Every VM of a headless Service's role answers by its own DNS name
+	// (how network client N reaches server N), on the Service's ports.
+	for _, o := range objs {
+		sub, _, _ := unstructured.NestedString(o.Object, "spec", "template", "spec", "subdomain")
+		if o.GetKind() != "VirtualMachine" || sub == "" {
+			continue
+		}
+		for _, svc := range objs {
+			if svc.GetKind() != "Service" || svc.GetName() != sub {
+				continue
+			}
+			ports, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports")
+			for _, p := range ports {
+				if port, ok, _ := unstructured.NestedInt64(p.(map[string]any), "port"); ok {
+					probe(t, kc, ns, o.GetName()+"."+sub, port)
+				}
+			}
+		}
+	}
+
 	// Destroy (the cleanup) must leave no VM behind.
 	s, err = apply.Destroy(ctx, kc, apply.DestroyOptions{Namespace: ns, Timeout: 10 * time.Minute}, nil)
 	if err != nil || s.Outcome != event.Succeeded {
@@ -147,7 +167,7 @@ func TestLifecycle(t *testing.T) {
 func probe(t *testing.T, kc *kube.Client, ns, svc string, port int64) {
 	t.Helper()
 	ctx := context.Background()
-	name := fmt.Sprintf("probe-%s-%d", svc, port)
+	name := fmt.Sprintf("probe-%s-%d", strings.ReplaceAll(svc, ".", "-"), port)
 	script := fmt.Sprintf("for i in $(seq 60); do nc -z -w 3 %s %d && echo open && exit 0; sleep 5; done; exit 1", svc, port)
 	pod := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "v1", "kind": "Pod",
