@@ -165,6 +165,7 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 			e.mu.Lock()
 			if vm, ok := e.vms[it.id]; ok {
 				vm.applied = time.Now()
+				vm.created = result == event.Created
 			}
 			e.mu.Unlock()
 			reason := ""
@@ -217,6 +218,7 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 			return e.finish(ctx, err, false), err
 		}
 		e.recordWaitResults(w, timedOut)
+		e.readPhases(ctx, inv.Namespace, opts.WaitFor)
 	} else {
 		e.mu.Lock()
 		for _, vm := range e.vms {

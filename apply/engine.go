@@ -45,6 +45,12 @@ type vmState struct {
 	applied, ready, agent time.Time
 	status, message       string
 	skipped, failed       bool
+	// created: this run's apply created it; seen, readyAtFirstSight: the
+	// watch has reported it, and was it Ready then (see readPhases).
+	created, seen, readyAtFirstSight bool
+	measured                         bool
+	started                          time.Time
+	phases                           map[string]event.Seconds
 }
 
 func newEngine(kc *kube.Client, cmd event.Command, dryRun bool, sink event.Sink) *engine {
@@ -90,7 +96,8 @@ func (e *engine) finish(ctx context.Context, runErr error, timedOut bool) *event
 	failed := s.Counts[event.Failed] > 0
 	for _, vm := range e.vms {
 		v := event.VM{Name: vm.ref.Name, Workload: vm.workload, Role: vm.role, Status: vm.status, Message: vm.message,
-			Applied: vm.applied, Ready: vm.ready, AgentConnected: vm.agent}
+			Applied: vm.applied, Ready: vm.ready, AgentConnected: vm.agent,
+			Started: vm.started, Phases: vm.phases, Measured: vm.measured}
 		if !vm.ready.IsZero() && !vm.applied.IsZero() && vm.status == event.VMReady {
 			// The watch may see Ready a moment before the apply call
 			// returns (a VM that was ready already): never negative.
@@ -102,6 +109,7 @@ func (e *engine) finish(ctx context.Context, runErr error, timedOut bool) *event
 		s.VMs = append(s.VMs, v)
 	}
 	sort.Slice(s.VMs, func(i, j int) bool { return s.VMs[i].Name < s.VMs[j].Name })
+	s.Phases = event.PhaseSummary(s.VMs)
 	sort.SliceStable(s.Problems, func(i, j int) bool { return s.Problems[i].Ref.String() < s.Problems[j].Ref.String() })
 	switch {
 	case runErr != nil && ctx.Err() != nil && errors.Is(runErr, ctx.Err()):

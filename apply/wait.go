@@ -203,6 +203,10 @@ func (e *engine) trackVM(rs *pollevent.ResourceStatus, now time.Time, synced boo
 	if !ok {
 		return "", ""
 	}
+	if rs.Resource != nil && !vm.seen {
+		vm.seen = true
+		_, vm.readyAtFirstSight = conditionTrueSince(rs.Resource, "Ready")
+	}
 	if rs.Resource != nil {
 		seen := func(typ string) time.Time {
 			since, ok := conditionTrueSince(rs.Resource, typ)

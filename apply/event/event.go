@@ -136,6 +136,8 @@ type Summary struct {
 	Problems []Problem `json:"problems,omitempty"`
 	// VMs, sorted by name.
 	VMs []VM `json:"vms,omitempty"`
+	// Phases are the per-phase latency figures over the measured VMs.
+	Phases []PhaseStats `json:"phases,omitempty"`
 }
 
 // Problem is an object that did not end as asked, and why.
@@ -162,6 +164,17 @@ type VM struct {
 	AgentConnected time.Time `json:"agentConnected,omitzero"`
 	// TimeToReady is Ready - Applied (0 when not ready).
 	TimeToReady Seconds `json:"timeToReady,omitempty"`
+	// Started is when the VM was created (or, for a VM this run
+	// restarted, changed) by the cluster's clock; Phases the time from
+	// then to each lifecycle step it reached (see Phases), from the
+	// cluster's timestamps, so that this machine's clock plays no part.
+	// A step not reached or not recorded is absent, never negative.
+	Started time.Time          `json:"started,omitzero"`
+	Phases  map[string]Seconds `json:"phases,omitempty"`
+	// Measured: the run created or restarted the VM, or found it still
+	// starting (an interrupted earlier run), so its phases count in the
+	// run's figures. A VM that was up already says nothing about start-up.
+	Measured bool `json:"measured,omitempty"`
 }
 
 // VM status values in a Summary.

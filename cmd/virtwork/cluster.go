@@ -196,14 +196,24 @@ func (t targetFlags) config(e *env) (*config.Config, error) {
 	return loadConfig(e, config.Flags{Config: t.Config, Namespace: t.Namespace})
 }
 
-// outputFlags choose how progress is shown.
+// outputFlags choose how progress and the summary are shown.
 type outputFlags struct {
-	Output string `name:"output" short:"o" enum:"text,json" default:"text" help:"text: live progress on a terminal, timestamped lines otherwise; json: one JSON event per line."`
+	Output        string        `name:"output" short:"o" enum:"text,json" default:"text" help:"text: live progress on a terminal, timestamped lines otherwise; json: one JSON event per line."`
+	Summary       string        `name:"summary" enum:"auto,groups,vms" default:"auto" help:"The closing summary: vms: a row per VM; groups: a row per workload and role, then only the failed and the slowest VMs; auto: vms up to 10 VMs, else groups. Both end with the per-phase latency table."`
+	Quiet         bool          `name:"quiet" short:"q" help:"Without a terminal: no line per object or status change, only failures, skips and the summary (for CI logs)."`
+	ProgressEvery time.Duration `name:"progress-every" placeholder:"DURATION" help:"Without a terminal: a progress line this often (e.g. 30s) instead of a line per change; implies --quiet."`
 }
 
 func (o outputFlags) printer(w io.Writer) *printer.Printer {
 	f, _ := printer.ParseFormat(o.Output) // kong's enum already checked it
-	return printer.New(w, f)
+	return printer.NewWith(w, f, printer.Options{Summary: printer.Summary(o.Summary), Quiet: o.Quiet, ProgressEvery: o.ProgressEvery})
+}
+
+func (o outputFlags) check() error {
+	if o.ProgressEvery < 0 {
+		return fmt.Errorf("--progress-every %s: want a positive duration such as 30s", o.ProgressEvery)
+	}
+	return nil
 }
 
 // signalContext is cancelled on the first SIGINT or SIGTERM, so the engine
@@ -222,6 +232,9 @@ func signalContext() (context.Context, context.CancelFunc) {
 // recorder as event sinks, and turns the result into an exit status.
 func runRecorded(e *env, db *history.DB, meta history.Meta, out outputFlags,
 	do func(ctx context.Context, sink event.Sink) (*event.Summary, error)) error {
+	if err := out.check(); err != nil {
+		return err
+	}
 	meta.User = history.CurrentUser()
 	meta.Version = version.String()
 	rec, err := history.Start(db, meta)

@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/virtwork/virtwork/internal/printer"
 	"github.com/virtwork/virtwork/inventory/history"
 )
 
@@ -211,15 +212,22 @@ func showRun(w io.Writer, r *history.Run) error {
 		}
 	}
 	if r.Ready != nil || r.AgentConnected != nil {
-		fmt.Fprintln(tw, "\nLATENCY (created VMs, from apply call)\tVMS\tMIN\tP50\tP90\tP99\tMAX\tAVG")
+		fmt.Fprintln(tw, "\nLATENCY (created VMs, from apply call)\tVMS\tMIN\tP50\tP90\tP95\tP99\tMAX\tMEAN")
 		for _, l := range []struct {
 			name string
 			s    *history.Stats
 		}{{"to Ready", r.Ready}, {"to AgentConnected", r.AgentConnected}} {
 			if s := l.s; s != nil {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", l.name, s.Count, s.Min, s.P50, s.P90, s.P99, s.Max, s.Avg)
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.name, s.Count, s.Min, s.P50, s.P90, s.P95, s.P99, s.Max, s.Mean)
 			}
 		}
+	}
+	if len(r.Phases) > 0 {
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(&buf)
+		printer.PhaseTable(&buf, r.Phases)
 	}
 	if len(r.Problems) > 0 {
 		fmt.Fprintln(tw, "\nPROBLEM\tRESULT\tREASON")

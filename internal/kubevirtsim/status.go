@@ -12,6 +12,13 @@ const simNode = "kubevirtsim-node"
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // dataVolumeStatus is a DataVolume's status at now: Pending, then PVCBound
 // from 30% of delay, then Succeeded (or Failed) at delay, counted from start;
 // WaitForFirstConsumer while waiting. next is the time to the next change.
@@ -89,7 +96,8 @@ func vmiStatus(vmi *unstructured.Unstructured, now, bootStart time.Time, boot, a
 				break
 			}
 			reached = i + 1
-			due = append(due, bootStart.Add(at[i]))
+			// A phase never precedes the VMI's creation.
+			due = append(due, later(bootStart.Add(at[i]), created))
 		}
 	}
 	phase := vmiPhases[reached]

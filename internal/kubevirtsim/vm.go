@@ -169,6 +169,10 @@ func (s *Simulator) reconcile(ctx context.Context, key string) (time.Duration, e
 			return 0, nil
 		}
 		vmi, vmiExists = created, true
+		// The create may have taken a while (a busy API server): the VMI's
+		// clock starts when it exists, as KubeVirt's does, never before.
+		now = time.Now()
+		p.now = now
 	}
 	if vmiExists {
 		if clk.vmiUID != vmi.GetUID() {

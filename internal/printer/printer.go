@@ -49,11 +49,45 @@ func IsTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// Summary selects the closing summary of an apply.
+type Summary string
+
+const (
+	// SummaryAuto is SummaryVMs for up to SmallRun VMs, else SummaryGroups.
+	SummaryAuto Summary = "auto"
+	// SummaryGroups: per workload and role, the phase table, then only the
+	// VMs that failed and the slowest few.
+	SummaryGroups Summary = "groups"
+	// SummaryVMs: a row per VM, then the phase table.
+	SummaryVMs Summary = "vms"
+)
+
+// SmallRun is the most VMs SummaryAuto lists one by one.
+const SmallRun = 10
+
+// Listed bounds the failed and slowest VMs a grouped summary names.
+const (
+	listedFailed  = 20
+	listedSlowest = 5
+)
+
+// Options tune the printer.
+type Options struct {
+	Summary Summary
+	// Quiet (plain output): no line per object or status change, only
+	// failures, skips and the summary.
+	Quiet bool
+	// ProgressEvery (plain output): also a progress line this often;
+	// implies Quiet.
+	ProgressEvery time.Duration
+}
+
 // Printer renders events to w. Use Handle as the engine's event.Sink and
 // call Close when the run is over.
 type Printer struct {
 	w      io.Writer
 	format Format
+	opts   Options
 	now    func() time.Time
 
 	mu       sync.Mutex
@@ -70,19 +104,32 @@ type Printer struct {
 }
 
 // New returns a Printer; format Auto picks Progress when w is a terminal.
-func New(w io.Writer, format Format) *Printer {
+func New(w io.Writer, format Format) *Printer { return NewWith(w, format, Options{}) }
+
+// NewWith is New with options.
+func NewWith(w io.Writer, format Format, opts Options) *Printer {
 	if format == Auto {
 		format = Plain
 		if IsTerminal(w) {
 			format = Progress
 		}
 	}
-	p := &Printer{w: w, format: format, now: time.Now, ready: map[string]bool{}}
-	if format == Progress {
+	if opts.Summary == "" {
+		opts.Summary = SummaryAuto
+	}
+	if opts.ProgressEvery > 0 {
+		opts.Quiet = true
+	}
+	p := &Printer{w: w, format: format, opts: opts, now: time.Now, ready: map[string]bool{}}
+	switch {
+	case format == Progress:
 		// Redraw at most ten times a second: thousands of events
 		// must not mean thousands of redraws.
 		p.stop, p.stopped = make(chan struct{}), make(chan struct{})
-		go p.redrawLoop()
+		go p.every(100*time.Millisecond, p.redraw)
+	case format == Plain && opts.ProgressEvery > 0:
+		p.stop, p.stopped = make(chan struct{}), make(chan struct{})
+		go p.every(opts.ProgressEvery, p.progressLine)
 	}
 	return p
 }
@@ -100,27 +147,39 @@ func (p *Printer) Handle(e event.Event) {
 		}
 	case Plain:
 		// The summary's own line closes the table below; once is enough.
-		if s := describe(e); s != "" && e.Summary == nil {
+		if s := describe(e); s != "" && e.Summary == nil && (!p.opts.Quiet || e.Init != nil || alarming(e)) {
 			fmt.Fprintf(p.w, "%s %s\n", e.Time.UTC().Format("2006-01-02T15:04:05.000Z"), s)
 		}
 		if e.Summary != nil {
-			writeSummary(p.w, e.Summary)
+			WriteSummary(p.w, e.Summary, p.opts.Summary)
 		}
 	case Progress:
 		// Failures and skips show as they happen; the rest is the
 		// progress line.
-		if e.Object != nil && (e.Object.Result == event.Failed || e.Object.Result == event.Skipped) ||
-			e.Status != nil && e.Status.Status == event.StatusFailed {
+		if alarming(e) {
 			p.clearLine()
 			fmt.Fprintln(p.w, describe(e))
 		}
 		p.dirty = true
 		if e.Summary != nil {
 			p.clearLine()
-			writeSummary(p.w, e.Summary)
+			WriteSummary(p.w, e.Summary, p.opts.Summary)
 			p.dirty = false
 		}
 	}
+}
+
+// progressLine writes a progress line (plain output).
+func (p *Printer) progressLine() {
+	if p.init != nil {
+		fmt.Fprintf(p.w, "%s progress: %s\n", p.now().UTC().Format("2006-01-02T15:04:05.000Z"), p.progress())
+	}
+}
+
+// alarming events are shown even in quiet output: failures and skips.
+func alarming(e event.Event) bool {
+	return e.Object != nil && (e.Object.Result == event.Failed || e.Object.Result == event.Skipped) ||
+		e.Status != nil && e.Status.Status == event.StatusFailed
 }
 
 // Close stops the progress display.
@@ -158,9 +217,10 @@ func (p *Printer) count(e event.Event) {
 	}
 }
 
-func (p *Printer) redrawLoop() {
+// every calls fn, holding the lock, every d until Close.
+func (p *Printer) every(d time.Duration, fn func()) {
 	defer close(p.stopped)
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(d)
 	defer tick.Stop()
 	for {
 		select {
@@ -168,11 +228,15 @@ func (p *Printer) redrawLoop() {
 			return
 		case <-tick.C:
 			p.mu.Lock()
-			if p.dirty || p.line {
-				p.drawLine()
-			}
+			fn()
 			p.mu.Unlock()
 		}
+	}
+}
+
+func (p *Printer) redraw() {
+	if p.dirty || p.line {
+		p.drawLine()
 	}
 }
 
@@ -181,8 +245,13 @@ func (p *Printer) drawLine() {
 	if p.init == nil {
 		return
 	}
+	io.WriteString(p.w, "\r\033[K"+p.progress())
+	p.line, p.dirty = true, false
+}
+
+// progress is the one-line state of the run.
+func (p *Printer) progress() string {
 	var b strings.Builder
-	b.WriteString("\r\033[K")
 	verb := "applied"
 	if p.init.Command == event.CommandDestroy {
 		verb = "deleted"
@@ -195,8 +264,7 @@ func (p *Printer) drawLine() {
 		fmt.Fprintf(&b, "  failed %d", p.failed)
 	}
 	fmt.Fprintf(&b, "  %s", p.now().Sub(p.start).Round(time.Second))
-	io.WriteString(p.w, b.String())
-	p.line, p.dirty = true, false
+	return b.String()
 }
 
 func (p *Printer) clearLine() {
@@ -269,37 +337,170 @@ func summaryLine(s *event.Summary) string {
 	return line
 }
 
-// writeSummary prints the per-VM table, the problems and the totals.
-func writeSummary(w io.Writer, s *event.Summary) {
+// WriteSummary prints the end of a run: for few VMs (or mode SummaryVMs)
+// a row per VM, else a row per workload and role with only the failed and
+// slowest VMs named; then the phase table, the problems and the totals.
+func WriteSummary(w io.Writer, s *event.Summary, mode Summary) {
 	if len(s.VMs) > 0 {
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "VM\tWORKLOAD\tROLE\tSTATUS\tTIME TO READY\tMESSAGE")
-		for _, v := range s.VMs {
-			ttr := "-"
-			if v.Status == event.VMReady && v.TimeToReady > 0 {
-				ttr = v.TimeToReady.String()
-			}
-			msg := v.Message
-			if v.Status == event.VMReady {
-				msg = ""
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, dash(v.Workload), dash(v.Role), v.Status, ttr, msg)
+		if mode == SummaryVMs || mode != SummaryGroups && len(s.VMs) <= SmallRun {
+			vmTable(w, s.VMs)
+		} else {
+			groupTable(w, s.VMs)
+			notReady(w, s.VMs)
+			slowest(w, s.VMs)
 		}
-		tw.Flush()
 		if q := latency(s.VMs); q != "" {
 			fmt.Fprintln(w, q)
+		}
+		if len(s.Phases) > 0 {
+			fmt.Fprintln(w)
+			PhaseTable(w, s.Phases)
 		}
 	}
 	if len(s.Problems) > 0 {
 		fmt.Fprintln(w, "problems:")
-		for _, pr := range s.Problems {
+		for i, pr := range s.Problems {
+			if mode != SummaryVMs && i == listedFailed && len(s.Problems) > listedFailed+1 {
+				fmt.Fprintf(w, "  ... and %d more (--summary vms lists them all)\n", len(s.Problems)-i)
+				break
+			}
 			fmt.Fprintf(w, "  %s %s: %s\n", pr.Ref, pr.Result, pr.Reason)
 		}
 	}
 	fmt.Fprintln(w, summaryLine(s))
 }
 
-// latency summarises time to Ready.
+func vmTable(w io.Writer, vms []event.VM) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VM\tWORKLOAD\tROLE\tSTATUS\tTIME TO READY\tMESSAGE")
+	for _, v := range vms {
+		ttr := "-"
+		if v.Status == event.VMReady && v.TimeToReady > 0 {
+			ttr = v.TimeToReady.String()
+		}
+		msg := v.Message
+		if v.Status == event.VMReady {
+			msg = ""
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, dash(v.Workload), dash(v.Role), v.Status, ttr, msg)
+	}
+	tw.Flush()
+}
+
+// groupTable is a row per workload and role: VMs, ready, failed, and the
+// time to Ready of its measured VMs (from the cluster's timestamps).
+func groupTable(w io.Writer, vms []event.VM) {
+	type group struct {
+		workload, role     string
+		vms, ready, failed int
+		toReady            []time.Duration
+	}
+	var groups []*group
+	index := map[[2]string]*group{}
+	for _, v := range vms {
+		k := [2]string{v.Workload, v.Role}
+		g := index[k]
+		if g == nil {
+			g = &group{workload: v.Workload, role: v.Role}
+			index[k] = g
+			groups = append(groups, g)
+		}
+		g.vms++
+		switch v.Status {
+		case event.VMReady:
+			g.ready++
+		case event.VMFailed:
+			g.failed++
+		}
+		if d, ok := v.Phases[event.PhaseReady]; ok && v.Measured {
+			g.toReady = append(g.toReady, time.Duration(d))
+		}
+	}
+	slices.SortFunc(groups, func(a, b *group) int {
+		return strings.Compare(a.workload+"\x00"+a.role, b.workload+"\x00"+b.role)
+	})
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WORKLOAD\tROLE\tVMS\tREADY\tFAILED\tREADY P50\tP95\tMAX")
+	for _, g := range groups {
+		p50, p95, mx := "-", "-", "-"
+		if st := event.NewStats(g.toReady); st != nil {
+			p50, p95, mx = st.P50.String(), st.P95.String(), st.Max.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", dash(g.workload), dash(g.role), g.vms, g.ready, g.failed, p50, p95, mx)
+	}
+	tw.Flush()
+}
+
+// notReady names the VMs that did not become ready, up to listedFailed.
+func notReady(w io.Writer, vms []event.VM) {
+	var bad []event.VM
+	for _, v := range vms {
+		if v.Status != event.VMReady {
+			bad = append(bad, v)
+		}
+	}
+	if len(bad) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "not ready (%d):\n", len(bad))
+	for i, v := range bad {
+		if i == listedFailed {
+			fmt.Fprintf(w, "  ... and %d more (--summary vms lists every VM)\n", len(bad)-i)
+			break
+		}
+		where := ""
+		if p, d, ok := v.Last(); ok {
+			where = fmt.Sprintf(" (last step %s at %s)", p, event.Seconds(d))
+		}
+		fmt.Fprintf(w, "  %s %s%s: %s\n", v.Name, v.Status, where, v.Message)
+	}
+}
+
+// slowest names the measured VMs that took longest to Ready, and the step
+// that held each of them up most.
+func slowest(w io.Writer, vms []event.VM) {
+	var ready []event.VM
+	for _, v := range vms {
+		if _, ok := v.Phases[event.PhaseReady]; ok && v.Measured {
+			ready = append(ready, v)
+		}
+	}
+	if len(ready) <= listedSlowest {
+		return
+	}
+	slices.SortStableFunc(ready, func(a, b event.VM) int {
+		return cmpDesc(a.Phases[event.PhaseReady], b.Phases[event.PhaseReady])
+	})
+	fmt.Fprintf(w, "slowest to Ready:\n")
+	for _, v := range ready[:listedSlowest] {
+		phase, gap := v.Holdup()
+		fmt.Fprintf(w, "  %s %s, longest step %s (+%s)\n", v.Name, v.Phases[event.PhaseReady], phase, event.Seconds(gap))
+	}
+}
+
+func cmpDesc(a, b event.Seconds) int {
+	switch {
+	case a > b:
+		return -1
+	case a < b:
+		return 1
+	}
+	return 0
+}
+
+// PhaseTable prints per-phase figures: the time from the VMs' start to
+// each lifecycle step, by the cluster's clock.
+func PhaseTable(w io.Writer, phases []event.PhaseStats) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PHASE (from VM start)\tVMS\tMIN\tP50\tP90\tP95\tP99\tMAX\tMEAN\tMISSING")
+	for _, p := range phases {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", p.Phase, p.Count, p.Min, p.P50, p.P90, p.P95, p.P99, p.Max, p.Mean, p.Missing)
+	}
+	tw.Flush()
+}
+
+// latency summarises time to Ready as this machine saw it, from the apply
+// call (the phase table has the cluster's view).
 func latency(vms []event.VM) string {
 	var d []time.Duration
 	for _, v := range vms {
@@ -307,14 +508,12 @@ func latency(vms []event.VM) string {
 			d = append(d, time.Duration(v.TimeToReady))
 		}
 	}
-	if len(d) == 0 {
+	st := event.NewStats(d)
+	if st == nil {
 		return ""
 	}
-	slices.Sort(d)
-	// The quantiles the run history reports too.
-	q := func(p float64) string { return event.Seconds(event.Quantile(d, p)).String() }
-	return fmt.Sprintf("time to ready: min %s, p50 %s, p90 %s, p99 %s, max %s",
-		event.Seconds(d[0]), q(0.5), q(0.9), q(0.99), event.Seconds(d[len(d)-1]))
+	return fmt.Sprintf("time to ready from the apply call: min %s, p50 %s, p90 %s, p95 %s, p99 %s, max %s",
+		st.Min, st.P50, st.P90, st.P95, st.P99, st.Max)
 }
 
 func dash(s string) string {

@@ -112,7 +112,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 	// VM i is Ready i+1 seconds after it was applied.
 	if s := got.Ready; s == nil || s.Count != 3 || s.Min != Seconds(time.Second) || s.P50 != Seconds(2*time.Second) ||
-		s.Max != Seconds(3*time.Second) || s.Avg != Seconds(2*time.Second) {
+		s.Max != Seconds(3*time.Second) || s.Mean != Seconds(2*time.Second) {
 		t.Errorf("ready latency = %+v, want 1s/2s/3s over 3", got.Ready)
 	}
 	if got.AgentConnected != nil {
@@ -204,13 +204,13 @@ func TestQuantiles(t *testing.T) {
 	}{
 		{"none", nil, nil},
 		{"one value is every figure", []time.Duration{3 * time.Second},
-			&Stats{Count: 1, Min: s(3), P50: s(3), P90: s(3), P99: s(3), Max: s(3), Avg: s(3)}},
+			&Stats{Count: 1, Min: s(3), P50: s(3), P90: s(3), P95: s(3), P99: s(3), Max: s(3), Mean: s(3)}},
 		{"two values: P50 the lower, P90 and P99 the higher", []time.Duration{4 * time.Second, 2 * time.Second},
-			&Stats{Count: 2, Min: s(2), P50: s(2), P90: s(4), P99: s(4), Max: s(4), Avg: s(3)}},
+			&Stats{Count: 2, Min: s(2), P50: s(2), P90: s(4), P95: s(4), P99: s(4), Max: s(4), Mean: s(3)}},
 		{"1..100 s: nearest rank", hundred,
-			&Stats{Count: 100, Min: s(1), P50: s(50), P90: s(90), P99: s(99), Max: s(100), Avg: s(50.5)}},
-		{"ten values: P99 is the max", []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10},
-			&Stats{Count: 10, Min: 1, P50: 5, P90: 9, P99: 10, Max: 10, Avg: 5}},
+			&Stats{Count: 100, Min: s(1), P50: s(50), P90: s(90), P95: s(95), P99: s(99), Max: s(100), Mean: s(50.5)}},
+		{"ten values: P95 and P99 are the max, the mean rounds", []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10},
+			&Stats{Count: 10, Min: 1, P50: 5, P90: 9, P95: 10, P99: 10, Max: 10, Mean: 6}},
 	} {
 		got := Quantiles(tc.in)
 		if (got == nil) != (tc.want == nil) || got != nil && *got != *tc.want {
@@ -565,7 +565,7 @@ func TestOpensSchemaVersion1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Namespace != "load" || r.Ready == nil || r.Ready.P90 != Seconds(41*time.Second) || r.Ready.Avg != Seconds(35750*time.Millisecond) {
+	if r.Namespace != "load" || r.Ready == nil || r.Ready.P90 != Seconds(41*time.Second) || r.Ready.Mean != Seconds(35750*time.Millisecond) {
 		t.Errorf("v1 record read as %+v (latency %+v)", r, r.Ready)
 	}
 }

@@ -1,10 +1,6 @@
 package history
 
 import (
-	"fmt"
-	"math"
-	"slices"
-	"strconv"
 	"time"
 
 	"github.com/virtwork/virtwork/apply/event"
@@ -79,6 +75,15 @@ type Run struct {
 	// summarize).
 	Ready          *Stats `json:"readyLatency,omitempty"`
 	AgentConnected *Stats `json:"agentConnectedLatency,omitempty"`
+	// Phases: per lifecycle step (event.Phases), the time from each
+	// measured VM's start to that step, by the cluster's clock.
+	Phases []PhaseStats `json:"phases,omitempty"`
+
+	// Results will hold the workloads' own figures (throughput, latency
+	// of the benchmarks inside the guests) once they are collected; kept
+	// with the run so that compare and report can show them next to the
+	// start-up figures.
+	Results []Result `json:"results,omitempty"`
 
 	// RemovedRuns, for a destroy that succeeded, lists the earlier apply
 	// runs of the same inventory whose objects it removed.
@@ -89,6 +94,16 @@ type Run struct {
 	Objects  []Object  `json:"objects,omitempty"`
 	Problems []Problem `json:"problems,omitempty"`
 	VMs      []VM      `json:"vms,omitempty"`
+}
+
+// Result is one workload figure of a run (not collected yet; see
+// Run.Results).
+type Result struct {
+	Workload string  `json:"workload"`
+	Role     string  `json:"role,omitempty"`
+	Metric   string  `json:"metric"`
+	Unit     string  `json:"unit,omitempty"`
+	Value    float64 `json:"value"`
 }
 
 // Config is the effective configuration of a run without its secrets: of
@@ -164,6 +179,10 @@ type VM struct {
 	Applied        time.Time `json:"applied,omitzero"`
 	Ready          time.Time `json:"ready,omitzero"`
 	AgentConnected time.Time `json:"agentConnected,omitzero"`
+	// Started, Phases and Measured: see event.VM.
+	Started  time.Time          `json:"started,omitzero"`
+	Phases   map[string]Seconds `json:"phases,omitempty"`
+	Measured bool               `json:"measured,omitempty"`
 }
 
 // TimeToReady is Ready - Applied, and false when either is unknown.
@@ -183,40 +202,15 @@ func since(from, to time.Time) (time.Duration, bool) {
 	return max(to.Sub(from), 0), true
 }
 
-// Stats are latency figures over a run's VMs, as kube-burner reports them.
-// Quantiles are nearest-rank: Pq is the smallest value with at least q% of
-// the values at or below it, i.e. sorted[ceil(q/100*N)-1]; so with one value
-// all figures are that value, and with two P50 is the smaller and P90, P99
-// the larger.
-type Stats struct {
-	Count int     `json:"count"`
-	Min   Seconds `json:"min"`
-	P50   Seconds `json:"p50"`
-	P90   Seconds `json:"p90"`
-	P99   Seconds `json:"p99"`
-	Max   Seconds `json:"max"`
-	Avg   Seconds `json:"avg"`
-}
+// Stats are latency figures over a run's VMs (count, min, P50, P90, P95,
+// P99, max, mean), the same as apply's summary prints; see event.Stats.
+type Stats = event.Stats
 
-// Quantiles computes Stats over values; nil when there are none. The
-// quantiles are event.Quantile's, the same as the terminal summary's.
-func Quantiles(values []time.Duration) *Stats {
-	if len(values) == 0 {
-		return nil
-	}
-	s := slices.Clone(values)
-	slices.Sort(s)
-	var sum time.Duration
-	for _, v := range s {
-		sum += v
-	}
-	rank := func(q float64) Seconds { return Seconds(event.Quantile(s, q)) }
-	return &Stats{
-		Count: len(s), Min: Seconds(s[0]), Max: Seconds(s[len(s)-1]),
-		P50: rank(0.5), P90: rank(0.9), P99: rank(0.99),
-		Avg: Seconds(sum / time.Duration(len(s))),
-	}
-}
+// PhaseStats are the Stats of one lifecycle step; see event.PhaseStats.
+type PhaseStats = event.PhaseStats
+
+// Quantiles computes Stats over values; nil when there are none.
+func Quantiles(values []time.Duration) *Stats { return event.NewStats(values) }
 
 // summarize fills the run's figures from its details: counts, VM totals,
 // latencies. AgentConnected latencies need a run that waited for the agent
@@ -253,24 +247,19 @@ func (r *Run) summarize() {
 		}
 	}
 	r.Ready, r.AgentConnected = Quantiles(ready), Quantiles(agent)
+	r.Phases = event.PhaseSummary(r.eventVMs())
+}
+
+// eventVMs are the run's VMs as far as event.PhaseSummary reads them.
+func (r *Run) eventVMs() []event.VM {
+	out := make([]event.VM, len(r.VMs))
+	for i, v := range r.VMs {
+		out[i] = event.VM{Name: v.Name, Phases: v.Phases, Measured: v.Measured}
+	}
+	return out
 }
 
 // Seconds is a duration written in JSON as seconds with millisecond
-// precision.
-type Seconds time.Duration
-
-func (s Seconds) MarshalJSON() ([]byte, error) {
-	return strconv.AppendFloat(nil, time.Duration(s).Seconds(), 'f', 3, 64), nil
-}
-
-func (s *Seconds) UnmarshalJSON(b []byte) error {
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil {
-		return fmt.Errorf("duration in seconds: %w", err)
-	}
-	*s = Seconds(math.Round(f * float64(time.Second)))
-	return nil
-}
-
-// String rounds to 0.1 s, the precision that matters for VM start-up.
-func (s Seconds) String() string { return time.Duration(s).Round(100 * time.Millisecond).String() }
+// precision; String rounds to 0.1 s, the precision that matters for VM
+// start-up.
+type Seconds = event.Seconds

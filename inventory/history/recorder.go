@@ -187,7 +187,8 @@ func (r *Recorder) Finish(err error) (*Run, error) {
 		run.VMs = nil
 		for _, v := range s.VMs {
 			vm := VM{Name: v.Name, Workload: v.Workload, Role: v.Role, Status: v.Status,
-				Message: v.Message, Applied: utc(v.Applied), Ready: utc(v.Ready)}
+				Message: v.Message, Applied: utc(v.Applied), Ready: utc(v.Ready),
+				Started: utc(v.Started), Phases: v.Phases, Measured: v.Measured}
 			// Without --wait-for=agent apply stops at Ready, so only the
 			// fastest guests' agents are seen: a partial figure, left out.
 			if run.WaitFor == WaitForAgent {

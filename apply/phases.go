@@ -1,0 +1,90 @@
+package apply
+
+import (
+	"context"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/virtwork/virtwork/apply/event"
+	"github.com/virtwork/virtwork/apply/kvstatus"
+)
+
+// maxPhase bounds a believable phase latency: a figure beyond it comes
+// from a VMI or condition of an earlier life of the VM, not from this
+// start.
+const maxPhase = 7 * 24 * time.Hour
+
+// readPhases reads, once the wait is over, every measured VM's lifecycle
+// from the cluster (one paged LIST each of VMs, VMIs and DataVolumes) and
+// records the time from its start to each step. It reads the objects as
+// they are rather than the events the watch saw, so the figures are the
+// same whether this process watched the whole start or came in half-way
+// (an earlier apply interrupted), and use only the cluster's clock.
+// Errors only cost the figures. AgentConnected counts only when apply
+// waited for it.
+func (e *engine) readPhases(ctx context.Context, namespace string, waitFor kvstatus.WaitFor) {
+	e.mu.Lock()
+	measure := false
+	withDVs := false
+	for _, vm := range e.vms {
+		vm.measured = vm.created || vm.seen && !vm.readyAtFirstSight
+		measure = measure || vm.measured
+	}
+	e.mu.Unlock()
+	if !measure {
+		return
+	}
+	list := func(gk schema.GroupKind) map[string]*unstructured.Unstructured {
+		objs, err := e.listFull(ctx, namespace, []schema.GroupKind{gk})
+		out := make(map[string]*unstructured.Unstructured, len(objs))
+		if err != nil {
+			return out
+		}
+		for id, o := range objs {
+			out[id.Name] = o
+		}
+		return out
+	}
+	vms := list(kvstatus.VirtualMachineGK)
+	for _, vm := range vms {
+		if ts, _, _ := unstructured.NestedSlice(vm.Object, "spec", "dataVolumeTemplates"); len(ts) > 0 {
+			withDVs = true
+			break
+		}
+	}
+	vmis := list(kvstatus.VirtualMachineInstanceGK)
+	var dvs map[string]*unstructured.Unstructured
+	if withDVs {
+		if _, err := e.kc.Mapper.RESTMapping(kvstatus.DataVolumeGK); !meta.IsNoMatchError(err) {
+			dvs = list(kvstatus.DataVolumeGK)
+		}
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, st := range e.vms {
+		vm := vms[st.ref.Name]
+		if !st.measured || vm == nil {
+			continue
+		}
+		start := kvstatus.Started(vm, FieldManager, !st.created)
+		if start.IsZero() {
+			continue
+		}
+		st.started = start
+		st.phases = map[string]event.Seconds{}
+		for phase, t := range kvstatus.PhaseTimes(vm, vmis[st.ref.Name], dvs) {
+			// Never negative nor absurd: a step before this start
+			// belongs to an earlier life of the VM.
+			if phase == event.PhaseAgentConnected && waitFor != kvstatus.WaitForAgent {
+				continue // seen only for the fastest guests: a partial figure
+			}
+			if d := t.Sub(start); d >= 0 && d <= maxPhase {
+				st.phases[phase] = event.Seconds(d)
+			}
+		}
+	}
+}
