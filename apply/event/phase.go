@@ -107,9 +107,9 @@ func NewStats(values []time.Duration) *Stats {
 }
 
 // PhaseStats are the Stats of one lifecycle step over a run's VMs;
-// Missing counts the measured VMs that never showed the step (too fast to
-// be recorded, not reached, or not applicable such as DataVolumes of a VM
-// without any).
+// Missing counts the measured VMs that never showed the step (not reached,
+// or not recorded). DataVolumesSucceeded has none missing: a VM without
+// data disks has no DataVolumes to wait for.
 type PhaseStats struct {
 	Phase string `json:"phase"`
 	Stats
@@ -150,7 +150,11 @@ func PhaseSummary(vms []VM) []PhaseStats {
 	var out []PhaseStats
 	for _, p := range Phases {
 		if s := NewStats(values[p]); s != nil {
-			out = append(out, PhaseStats{Phase: p, Stats: *s, Missing: measured - s.Count})
+			ps := PhaseStats{Phase: p, Stats: *s, Missing: measured - s.Count}
+			if p == PhaseDataVolumes {
+				ps.Missing = 0
+			}
+			out = append(out, ps)
 		}
 	}
 	return out

@@ -21,9 +21,11 @@ import (
 )
 
 type historyCmd struct {
-	List  historyListCmd  `cmd:"" default:"withargs" help:"List recorded runs, newest first (the default)."`
-	Show  historyShowCmd  `cmd:"" help:"Show one run: settings, outcome, readiness latencies, VMs and objects."`
-	Prune historyPruneCmd `cmd:"" help:"Delete the runs that started longer ago than --older-than."`
+	List    historyListCmd    `cmd:"" default:"withargs" help:"List recorded runs, newest first (the default)."`
+	Show    historyShowCmd    `cmd:"" help:"Show one run: settings, outcome, readiness latencies, VMs and objects."`
+	Compare historyCompareCmd `cmd:"" help:"Compare two runs: settings side by side, per-phase figures and their change; --fail-if-slower gates on a regression."`
+	Report  historyReportCmd  `cmd:"" help:"Write a self-contained HTML report of one or more runs, with plots."`
+	Prune   historyPruneCmd   `cmd:"" help:"Delete the runs that started longer ago than --older-than."`
 }
 
 func (historyCmd) Help() string {
@@ -36,6 +38,8 @@ Examples:
   virtwork history -n load --outcome failed
   virtwork history show 01jf3k           # a unique prefix of the id is enough
   virtwork history show 01jf3k -o json
+  virtwork history compare last~1 last --fail-if-slower p99=20
+  virtwork history report last~1 last -o report.html
   virtwork history prune --older-than 30d`
 }
 
