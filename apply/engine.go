@@ -50,7 +50,7 @@ type vmState struct {
 	created, seen, readyAtFirstSight bool
 	measured                         bool
 	started                          time.Time
-	phases                           map[string]event.Seconds
+	phases                           event.PhaseTimes
 }
 
 func newEngine(kc *kube.Client, cmd event.Command, dryRun bool, sink event.Sink) *engine {

@@ -75,7 +75,7 @@ func (e *engine) readPhases(ctx context.Context, namespace string, waitFor kvsta
 			continue
 		}
 		st.started = start
-		st.phases = map[string]event.Seconds{}
+		st.phases = event.PhaseTimes{}
 		for phase, t := range kvstatus.PhaseTimes(vm, vmis[st.ref.Name], dvs) {
 			// Never negative nor absurd: a step before this start
 			// belongs to an earlier life of the VM.

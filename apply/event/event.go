@@ -4,7 +4,7 @@
 package event
 
 import (
-	"fmt"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -169,8 +169,8 @@ type VM struct {
 	// then to each lifecycle step it reached (see Phases), from the
 	// cluster's timestamps, so that this machine's clock plays no part.
 	// A step not reached or not recorded is absent, never negative.
-	Started time.Time          `json:"started,omitzero"`
-	Phases  map[string]Seconds `json:"phases,omitempty"`
+	Started time.Time  `json:"started,omitzero"`
+	Phases  PhaseTimes `json:"phases,omitempty"`
 	// Measured: the run created or restarted the VM, or found it still
 	// starting (an interrupted earlier run), so its phases count in the
 	// run's figures. A VM that was up already says nothing about start-up.
@@ -191,7 +191,7 @@ const (
 type Seconds time.Duration
 
 func (s Seconds) MarshalJSON() ([]byte, error) {
-	return fmt.Appendf(nil, "%.3f", time.Duration(s).Seconds()), nil
+	return strconv.AppendFloat(nil, time.Duration(s).Seconds(), 'f', 3, 64), nil
 }
 
 func (s Seconds) String() string { return time.Duration(s).Round(100 * time.Millisecond).String() }

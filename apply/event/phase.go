@@ -27,6 +27,48 @@ const (
 var Phases = []string{PhaseDataVolumes, PhaseVMICreated, PhasePending, PhaseScheduling, PhaseScheduled,
 	PhaseRunning, PhaseReady, PhaseAgentConnected}
 
+// PhaseTimes are a VM's times from its start to each lifecycle step it
+// reached, by phase name.
+type PhaseTimes map[string]Seconds
+
+// MarshalJSON writes the phases in lifecycle order, without reflection:
+// a run of 10,000 VMs stores 10,000 of these.
+func (p PhaseTimes) MarshalJSON() ([]byte, error) {
+	if p == nil {
+		return []byte("null"), nil
+	}
+	b := make([]byte, 0, 24*len(p)+2)
+	b = append(b, '{')
+	n := 0
+	add := func(k string, v Seconds) {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = strconv.AppendQuote(b, k)
+		b = append(b, ':')
+		b = strconv.AppendFloat(b, time.Duration(v).Seconds(), 'f', 3, 64)
+	}
+	for _, k := range Phases {
+		if v, ok := p[k]; ok {
+			add(k, v)
+		}
+	}
+	if n < len(p) { // names from elsewhere, sorted
+		var rest []string
+		for k := range p {
+			if PhaseIndex(k) < 0 {
+				rest = append(rest, k)
+			}
+		}
+		slices.Sort(rest)
+		for _, k := range rest {
+			add(k, p[k])
+		}
+	}
+	return append(b, '}'), nil
+}
+
 // PhaseIndex is the position of a phase in Phases (-1 if unknown).
 func PhaseIndex(phase string) int { return slices.Index(Phases, phase) }
 

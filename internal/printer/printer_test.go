@@ -3,7 +3,9 @@ package printer
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,4 +124,108 @@ func TestStatusTable(t *testing.T) {
 	if !strings.Contains(b.String(), "VirtualMachine  cpu-1") || !strings.Contains(b.String(), "2 objects: 1 Current, 1 NotFound") {
 		t.Errorf("status table:\n%s", b.String())
 	}
+}
+
+// bigRun ends an apply of n VMs of two workloads; VM i is Ready after
+// 10+i seconds, held up mostly on the way to Running; the last one
+// failed. (Quantiles by nearest rank: cpu has 10, 12, ... 308 s.)
+func bigRun(n int) *event.Summary {
+	s := &event.Summary{Command: event.CommandApply, Outcome: event.Failure, Duration: event.Seconds(time.Minute),
+		Counts: map[event.Result]int{event.Created: n}}
+	for i := range n {
+		wl := "cpu"
+		if i%2 == 1 {
+			wl = "disk"
+		}
+		sec := func(f int) event.Seconds { return event.Seconds(time.Duration(f) * time.Second) }
+		v := event.VM{Name: fmt.Sprintf("%s-%03d", wl, i), Workload: wl, Status: event.VMReady, Measured: true,
+			Phases: map[string]event.Seconds{event.PhaseVMICreated: 0, event.PhaseScheduled: sec(2), event.PhaseRunning: sec(9 + i), event.PhaseReady: sec(10 + i)}}
+		if i == n-1 {
+			v.Status, v.Message = event.VMFailed, "ErrImagePull: nope"
+			v.Phases = map[string]event.Seconds{event.PhaseVMICreated: 0, event.PhasePending: 0}
+		}
+		s.VMs = append(s.VMs, v)
+	}
+	s.Phases = event.PhaseSummary(s.VMs)
+	return s
+}
+
+func TestSummaryScales(t *testing.T) {
+	var b bytes.Buffer
+	WriteSummary(&b, bigRun(300), SummaryAuto)
+	out := b.String()
+	if n := strings.Count(out, "\n"); n > 40 {
+		t.Errorf("the summary of 300 VMs has %d lines:\n%s", n, out)
+	}
+	for _, want := range []string{
+		"WORKLOAD  ROLE  VMS  READY  FAILED  READY P50  P95    MAX\n",
+		"cpu       -     150  150    0       2m38s      4m54s  5m8s\n",
+		"disk      -     150  149    1       2m39s      4m53s  5m7s\n",
+		"not ready (1):\n  disk-299 Failed (last step Pending at 0s): ErrImagePull: nope\n",
+		"slowest to Ready:\n  cpu-298 5m8s, longest step Running (+5m5s)\n",
+		"Ready                  299  10s  2m39s  4m39s  4m54s  5m6s  5m8s  2m39s  1\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "cpu-000") {
+		t.Errorf("a fast, ready VM is listed:\n%s", out)
+	}
+	b.Reset()
+	WriteSummary(&b, bigRun(300), SummaryVMs)
+	if n := strings.Count(b.String(), "Ready "); n < 299 {
+		t.Errorf("--summary vms lists %d ready VMs, want every one", n)
+	}
+}
+
+func TestQuietAndProgressEvery(t *testing.T) {
+	var b bytes.Buffer
+	p := NewWith(&b, Plain, Options{Quiet: true})
+	for _, e := range run() {
+		p.Handle(e)
+	}
+	p.Close()
+	out := b.String()
+	if strings.Contains(out, "cpu-1 created") || strings.Contains(out, "cpu-1 Current") {
+		t.Errorf("quiet output has a line per change:\n%s", out)
+	}
+	for _, want := range []string{"apply: instance", "cpu-2 Failed: ErrImagePull", "apply failed in 2s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("quiet output lacks %q:\n%s", want, out)
+		}
+	}
+
+	b.Reset()
+	var mu sync.Mutex
+	lb := &lockedBuffer{b: &b, mu: &mu}
+	p = NewWith(lb, Plain, Options{ProgressEvery: 20 * time.Millisecond})
+	evs := run()
+	p.Handle(evs[0])
+	p.Handle(evs[1])
+	time.Sleep(100 * time.Millisecond)
+	for _, e := range evs[2:] {
+		p.Handle(e)
+	}
+	p.Close()
+	mu.Lock()
+	out = b.String()
+	mu.Unlock()
+	if !strings.Contains(out, " progress: applied 1/2  VMs ready 0/2") {
+		t.Errorf("no progress line:\n%s", out)
+	}
+	if strings.Contains(out, "cpu-1 created") {
+		t.Errorf("--progress-every output has a line per change:\n%s", out)
+	}
+}
+
+type lockedBuffer struct {
+	b  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
 }

@@ -99,6 +99,9 @@ func withError(e string) string {
 	return ": " + e
 }
 
+// plotWidth fits two plots side by side on a laptop screen.
+const plotWidth = 540
+
 // plotPhases are the steps drawn in the CDF plot, the ones that tell where
 // the time went.
 var plotPhases = []string{event.PhaseDataVolumes, event.PhaseVMICreated, event.PhaseScheduled, event.PhaseRunning, event.PhaseReady, event.PhaseAgentConnected}
@@ -109,7 +112,7 @@ func plots(runs []*history.Run) []template.HTML {
 	var out []template.HTML
 	for _, r := range runs {
 		c := svgplot.Chart{Title: "Time from VM start to each phase, run " + r.ID, XLabel: "seconds since the VM started (cluster clock)",
-			YLabel: "fraction of VMs", YMax: 1}
+			YLabel: "fraction of VMs", YMax: 1, Width: plotWidth}
 		for i, p := range plotPhases {
 			if pts := cdf(r, p); len(pts) > 0 {
 				c.Series = append(c.Series, svgplot.Series{Name: p, Points: pts, Step: true, Color: svgplot.Palette[i]})
@@ -121,7 +124,7 @@ func plots(runs []*history.Run) []template.HTML {
 	}
 	if len(runs) > 1 {
 		c := svgplot.Chart{Title: "Time to Ready, runs overlaid", XLabel: "seconds since the VM started (cluster clock)",
-			YLabel: "fraction of VMs", YMax: 1}
+			YLabel: "fraction of VMs", YMax: 1, Width: plotWidth}
 		for i, r := range runs {
 			if pts := cdf(r, event.PhaseReady); len(pts) > 0 {
 				c.Series = append(c.Series, svgplot.Series{Name: r.ID, Points: pts, Step: true, Color: svgplot.Palette[i%len(svgplot.Palette)], Dashed: i > 0})
@@ -131,7 +134,7 @@ func plots(runs []*history.Run) []template.HTML {
 			out = append(out, template.HTML(c.SVG()))
 		}
 	}
-	c := svgplot.Chart{Title: "VMs ready over time", XLabel: "seconds since the run's first VM started (cluster clock)", YLabel: "VMs ready"}
+	c := svgplot.Chart{Title: "VMs ready over time", XLabel: "seconds since the run's first VM started (cluster clock)", YLabel: "VMs ready", Width: plotWidth}
 	for i, r := range runs {
 		if pts := readyOverTime(r); len(pts) > 0 {
 			c.Series = append(c.Series, svgplot.Series{Name: r.ID, Points: pts, Step: true, Color: svgplot.Palette[i%len(svgplot.Palette)], Dashed: i > 0})
@@ -160,6 +163,9 @@ func cdf(r *history.Run, phase string) []svgplot.Point {
 	}
 	if len(xs) == 0 {
 		return nil
+	}
+	if phase == event.PhaseDataVolumes {
+		n = len(xs) // VMs without data disks have no DataVolumes to wait for
 	}
 	slices.Sort(xs)
 	pts := []svgplot.Point{{X: 0, Y: 0}}
@@ -209,7 +215,8 @@ th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 th { background: #f4f4f4; }
 .swatch { margin-right: 6px; }
-.plots svg { display: block; margin: 12px 0; border: 1px solid #eee; }
+.plots { display: flex; flex-wrap: wrap; gap: 12px; }
+.plots svg { border: 1px solid #eee; }
 .note { color: #666; font-size: 12px; }
 </style>
 </head>

@@ -109,7 +109,7 @@ func (c Chart) SVG() string {
 			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"><title>%s</title></polyline>`,
 				color, dash, strings.Join(pts, " "), html.EscapeString(s.Name))
 		}
-		lx := float64(left + (i%3)*int(plotW/3))
+		lx := float64(12 + (i%3)*((w-24)/3))
 		ly := float64(h-legendRows*legendRow+(i/3)*legendRow) - 2
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"%s/>`, lx, ly-4, lx+18, ly-4, color, dash)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f">%s</text>`, lx+22, ly, html.EscapeString(s.Name))

@@ -72,13 +72,21 @@ func BenchmarkList(b *testing.B) {
 }
 
 // jitter gives the VMs' times random nanoseconds, as real ones have, so
-// that compression is not flattered by round numbers.
+// that compression is not flattered by round numbers, and lifecycle
+// phases.
 func jitter(evs []event.Event) []event.Event {
 	s := evs[len(evs)-1].Summary
 	for i := range s.VMs {
-		s.VMs[i].Applied = s.VMs[i].Applied.Add(time.Duration(rand.Int64N(int64(time.Second))))
-		s.VMs[i].Ready = s.VMs[i].Ready.Add(time.Duration(rand.Int64N(int64(time.Minute))))
+		v := &s.VMs[i]
+		v.Applied = v.Applied.Add(time.Duration(rand.Int64N(int64(time.Second))))
+		v.Ready = v.Ready.Add(time.Duration(rand.Int64N(int64(time.Minute))))
+		// Phases as the cluster stamps them: whole seconds.
+		sec := func(max int64) event.Seconds { return event.Seconds(time.Duration(rand.Int64N(max)) * time.Second) }
+		v.Started, v.Measured = v.Applied.Truncate(time.Second), true
+		v.Phases = map[string]event.Seconds{event.PhaseVMICreated: sec(3), event.PhasePending: sec(3), event.PhaseScheduling: sec(10),
+			event.PhaseScheduled: sec(20), event.PhaseRunning: sec(60), event.PhaseReady: sec(60)}
 	}
+	s.Phases = event.PhaseSummary(s.VMs)
 	return evs
 }
 

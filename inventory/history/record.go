@@ -180,9 +180,9 @@ type VM struct {
 	Ready          time.Time `json:"ready,omitzero"`
 	AgentConnected time.Time `json:"agentConnected,omitzero"`
 	// Started, Phases and Measured: see event.VM.
-	Started  time.Time          `json:"started,omitzero"`
-	Phases   map[string]Seconds `json:"phases,omitempty"`
-	Measured bool               `json:"measured,omitempty"`
+	Started  time.Time        `json:"started,omitzero"`
+	Phases   event.PhaseTimes `json:"phases,omitempty"`
+	Measured bool             `json:"measured,omitempty"`
 }
 
 // TimeToReady is Ready - Applied, and false when either is unknown.
