@@ -152,6 +152,9 @@ func completions(root *kong.Node, words []string, cur string, e *env) ([]candida
 			return filterPrefix(workloadNames(given, e), cur), compNoFile
 		case node.Name == "show" && node.Parent != nil && node.Parent.Name == "history":
 			return filterPrefix(historyIDs(given, e), cur), compNoFile
+		case (node.Name == "compare" || node.Name == "report") && node.Parent != nil && node.Parent.Name == "history":
+			relative := []candidate{{"last", "the newest apply"}, {"last~1", "the apply before it"}}
+			return filterPrefix(append(relative, historyIDs(given, e)...), cur), compNoFile
 		}
 		return nil, 0
 	}
