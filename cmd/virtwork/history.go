@@ -134,7 +134,7 @@ func commandOf(r *history.Run) string {
 
 type historyShowCmd struct {
 	historyDBFlag
-	ID     string `arg:"" help:"Run id, or a prefix of it that only one run has."`
+	ID     string `arg:"" help:"Run id, or a prefix of it that only one run has; last (the newest apply) or last~N."`
 	Output string `name:"output" short:"o" enum:"text,json" default:"text" help:"Output format: text or json."`
 }
 
@@ -146,7 +146,7 @@ func (c *historyShowCmd) Run(e *env) error {
 	if db == nil {
 		return fmt.Errorf("no run %q: no runs recorded yet (%s does not exist)", c.ID, path)
 	}
-	r, err := db.Get(c.ID)
+	r, err := db.Resolve(c.ID)
 	if err != nil {
 		return err
 	}
