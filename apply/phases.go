@@ -2,20 +2,13 @@ package apply
 
 import (
 	"context"
-	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/virtwork/virtwork/apply/event"
 	"github.com/virtwork/virtwork/apply/kvstatus"
 )
-
-// maxPhase bounds a believable phase latency: a figure beyond it comes
-// from a VMI or condition of an earlier life of the VM, not from this
-// start.
-const maxPhase = 7 * 24 * time.Hour
 
 // readPhases reads, once the wait is over, every measured VM's lifecycle
 // from the cluster (one paged LIST each of VMs, VMIs and DataVolumes) and
@@ -75,16 +68,6 @@ func (e *engine) readPhases(ctx context.Context, namespace string, waitFor kvsta
 			continue
 		}
 		st.started = start
-		st.phases = event.PhaseTimes{}
-		for phase, t := range kvstatus.PhaseTimes(vm, vmis[st.ref.Name], dvs) {
-			// Never negative nor absurd: a step before this start
-			// belongs to an earlier life of the VM.
-			if phase == event.PhaseAgentConnected && waitFor != kvstatus.WaitForAgent {
-				continue // seen only for the fastest guests: a partial figure
-			}
-			if d := t.Sub(start); d >= 0 && d <= maxPhase {
-				st.phases[phase] = event.Seconds(d)
-			}
-		}
+		st.phases = kvstatus.Phases(vm, vmis[st.ref.Name], dvs, start, waitFor == kvstatus.WaitForAgent)
 	}
 }

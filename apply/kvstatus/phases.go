@@ -31,6 +31,29 @@ func Started(vm *unstructured.Unstructured, fieldManager string, restarted bool)
 	return start
 }
 
+// maxPhase bounds a believable phase latency: a figure beyond it comes
+// from a VMI or condition of an earlier life of the VM, not from this
+// start.
+const maxPhase = 7 * 24 * time.Hour
+
+// Phases is the time from start to each step PhaseTimes finds. A step
+// before start (of an earlier life of the VM, such as the VMI before a
+// restart) or absurdly later is left out, so never negative: missing.
+// AgentConnected only with withAgent: without waiting for it, only the
+// fastest guests' agents are seen.
+func Phases(vm, vmi *unstructured.Unstructured, dvs map[string]*unstructured.Unstructured, start time.Time, withAgent bool) event.PhaseTimes {
+	out := event.PhaseTimes{}
+	for phase, t := range PhaseTimes(vm, vmi, dvs) {
+		if phase == event.PhaseAgentConnected && !withAgent {
+			continue
+		}
+		if d := t.Sub(start); d >= 0 && d <= maxPhase {
+			out[phase] = event.Seconds(d)
+		}
+	}
+	return out
+}
+
 // PhaseTimes reads when a VM reached each lifecycle step (event.Phases'
 // names) from the cluster's own timestamps: its DataVolumes' Ready
 // condition (the latest, once all Succeeded), its VMI's creation and
