@@ -166,3 +166,37 @@ func TestPhaseLatenciesSurviveARestart(t *testing.T) {
 		}
 	}
 }
+
+// TestPhaseLatenciesOfARestart starts a stopped VM by changing its
+// runStrategy: the apply configures it, and its phases run from that
+// change (virtwork's managedFields time), not from the VM's creation.
+func TestPhaseLatenciesOfARestart(t *testing.T) {
+	e := newEnv(t)
+	st := kubevirtsim.Settings{BootDelay: 3 * time.Second}
+	if err := e.c.Simulator().Configure(e.ns, st); err != nil {
+		t.Fatal(err)
+	}
+	halted := vm(t, "later-1")
+	_ = unstructured.SetNestedField(halted.Object, "Halted", "spec", "runStrategy")
+	s, _, err := e.apply([]*unstructured.Unstructured{halted}, apply.Options{})
+	mustSucceed(t, s, err)
+	time.Sleep(3 * time.Second) // the VM's creation is well before its start
+
+	s, r, err := e.apply([]*unstructured.Unstructured{vm(t, "later-1")}, apply.Options{})
+	mustSucceed(t, s, err)
+	if res := r.results()["VirtualMachine/later-1"]; res != event.Configured {
+		t.Fatalf("the second apply %s the VM, want configured", res)
+	}
+	v := s.VMs[0]
+	if !v.Measured {
+		t.Fatal("the restarted VM was not measured")
+	}
+	created, err := e.get(vmsGVR, "later-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gap := v.Started.Sub(created.GetCreationTimestamp().Time); gap < 2*time.Second {
+		t.Errorf("started %s, only %s after the creation: measured from the creation, not the restart", v.Started, gap)
+	}
+	checkPhases(t, s, st, nil)
+}
