@@ -130,8 +130,11 @@ func TestApplyAndDestroyAreRecorded(t *testing.T) {
 			first.Server, first.InventoryID, first.Config, first.Workloads, first.Digest)
 	}
 	for _, v := range first.VMs {
-		if v.Status != event.VMReady || v.Workload == "" || v.Applied.IsZero() || !v.Ready.After(v.Applied) {
-			t.Errorf("first apply's VM %+v: want Ready with workload and applied < ready", v)
+		if v.Status != event.VMReady || v.Workload == "" || v.Applied.IsZero() || v.Ready.Before(v.Applied) {
+			// cpu-1 boots at once: on a loaded machine the simulator can make
+			// it Ready before the apply call returns, and Ready is then
+			// clamped to the apply time, so only the order is certain.
+			t.Errorf("first apply's VM %+v: want Ready with workload and applied <= ready", v)
 		}
 	}
 
