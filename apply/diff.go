@@ -185,7 +185,20 @@ func (e *engine) listFull(ctx context.Context, namespace string, gks []schema.Gr
 // "" when they are the same.
 func unifiedDiff(id object.ObjMetadata, from, to *unstructured.Unstructured) (string, error) {
 	from, to = normalize(from, to == nil), normalize(to, from == nil)
-	if id.GroupKind == (schema.GroupKind{Kind: "Secret"}) {
+	if id.GroupKind == secretGK {
+		var err error
+		if from != nil {
+			if from, err = normalizeSecret(from); err != nil {
+				return "", err
+			}
+		}
+		if to != nil {
+			if to, err = normalizeSecret(to); err != nil {
+				return "", err
+			}
+		}
+		// kubectl's masker covers data only; annotations may hold a copy.
+		maskSecretAnnotations(from, to)
 		// A nil *Unstructured in an interface is not nil: pass nil itself.
 		var f, t runtime.Object
 		if from != nil {

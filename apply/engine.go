@@ -36,6 +36,8 @@ type engine struct {
 	mappings sync.Map
 	// nsResult is what applying the Namespace did.
 	nsResult event.Result
+	// redact masks the content of the set's Secrets in messages.
+	redact redactor
 }
 
 // vmState tracks one VM for the summary.
@@ -81,11 +83,11 @@ func (e *engine) object(ref event.Ref, result event.Result, reason, owner string
 	switch result {
 	case event.Failed, event.Skipped:
 		if result == event.Failed || owner != "" || reason != "" {
-			e.summary.Problems = append(e.summary.Problems, event.Problem{Ref: ref, Result: string(result), Reason: reason})
+			e.summary.Problems = append(e.summary.Problems, event.Problem{Ref: ref, Result: string(result), Reason: e.redact.string(reason)})
 		}
 	}
 	e.mu.Unlock()
-	e.emit(event.Event{Type: event.TypeObject, Object: &event.Object{Ref: ref, Result: result, Reason: reason, Owner: owner}})
+	e.emit(event.Event{Type: event.TypeObject, Object: &event.Object{Ref: ref, Result: result, Reason: e.redact.string(reason), Owner: owner}})
 }
 
 // finish closes the run: outcome, VM table, the Summary event.
@@ -117,7 +119,7 @@ func (e *engine) finish(ctx context.Context, runErr error, timedOut bool) *event
 		s.Error = "interrupted"
 	case runErr != nil:
 		s.Outcome = event.Failure
-		s.Error = runErr.Error()
+		s.Error = e.redact.string(runErr.Error())
 	case failed:
 		s.Outcome = event.Failure
 	case timedOut:
@@ -132,7 +134,7 @@ func (e *engine) finish(ctx context.Context, runErr error, timedOut bool) *event
 }
 
 // explain words an error for users (see kube.Explain).
-func (e *engine) explain(err error) error { return kube.Explain(err, e.kc.Host()) }
+func (e *engine) explain(err error) error { return e.redact.error(kube.Explain(err, e.kc.Host())) }
 
 // fatal reports whether an error from one object's call means the whole run
 // cannot go on (no permission, bad credentials, no server, no such kind):
@@ -182,6 +184,8 @@ func (e *engine) prepare(objs []*unstructured.Unstructured, namespace string) (*
 	var ns *unstructured.Unstructured
 	items := make([]*item, 0, len(objs))
 	seen := make(map[object.ObjMetadata]bool, len(objs))
+	var values []string
+	defer func() { e.redact = newRedactor(values) }()
 	for _, o := range objs {
 		gvk := o.GroupVersionKind()
 		if gvk.Kind == "" || o.GetName() == "" {
@@ -211,6 +215,14 @@ func (e *engine) prepare(objs []*unstructured.Unstructured, namespace string) (*
 		case namespace:
 		default:
 			return nil, nil, fmt.Errorf("%s %q is in namespace %q, not the target namespace %q: render for -n %s", gvk.Kind, o.GetName(), o.GetNamespace(), namespace, o.GetNamespace())
+		}
+		if gvk.GroupKind() == secretGK {
+			values = append(values, secretValues(o)...)
+			n, err := normalizeSecret(o)
+			if err != nil {
+				return nil, nil, err
+			}
+			o = n
 		}
 		id := object.UnstructuredToObjMetadata(o)
 		if seen[id] {
