@@ -5,7 +5,6 @@
 package render
 
 import (
-	"encoding/base64"
 	"fmt"
 	"maps"
 	"slices"
@@ -330,9 +329,12 @@ func (r *renderer) namespace() *unstructured.Unstructured {
 	}}
 }
 
-// secret holds the role's cloud-init user-data. It is base64 in data
-// (not stringData): the API server stores data, so re-applying the same
-// object with server-side apply finds nothing to change.
+// secret holds the role's cloud-init user-data in stringData, as text:
+// committed to Git, the #cloud-config is a YAML literal block a reviewer
+// reads (base64 in data would make every change an opaque blob). It holds
+// nothing secret in plain text (a password only as a hash). The API
+// server turns stringData into data; virtwork's apply does the same
+// before server-side apply, so that a re-apply finds nothing to change.
 func (r *renderer) secret(w workload.Workload, role workload.Role, roleName string) (*unstructured.Unstructured, error) {
 	userData, err := cloudinit.Build(role, r.access)
 	if err != nil {
@@ -347,8 +349,8 @@ func (r *renderer) secret(w workload.Workload, role workload.Role, roleName stri
 			"namespace": r.ns,
 			"labels":    r.labels(w, roleName),
 		},
-		"data": map[string]any{
-			userDataKey: base64.StdEncoding.EncodeToString(userData),
+		"stringData": map[string]any{
+			userDataKey: string(userData),
 		},
 	}}, nil
 }

@@ -2,7 +2,6 @@ package render
 
 import (
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"maps"
@@ -139,13 +138,12 @@ func checkStructure(t *testing.T, objs []*unstructured.Unstructured) {
 	secrets := map[string]*unstructured.Unstructured{}
 	for _, s := range byKind(objs, "Secret") {
 		secrets[s.GetName()] = s
-		if _, found, _ := unstructured.NestedMap(s.Object, "stringData"); found {
-			t.Errorf("Secret %s uses stringData", s.GetName())
+		if _, found, _ := unstructured.NestedMap(s.Object, "data"); found {
+			t.Errorf("Secret %s uses data: the user data belongs in stringData, readable", s.GetName())
 		}
-		ud, _, _ := unstructured.NestedString(s.Object, "data", "userdata")
-		raw, err := base64.StdEncoding.DecodeString(ud)
-		if err != nil || !bytes.HasPrefix(raw, []byte("#cloud-config\n")) {
-			t.Errorf("Secret %s: data.userdata is not base64 #cloud-config (%v)", s.GetName(), err)
+		ud, _, _ := unstructured.NestedString(s.Object, "stringData", "userdata")
+		if !strings.HasPrefix(ud, "#cloud-config\n") {
+			t.Errorf("Secret %s: stringData.userdata is not #cloud-config", s.GetName())
 		}
 	}
 	vms := byKind(objs, "VirtualMachine")

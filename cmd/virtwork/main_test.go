@@ -91,6 +91,12 @@ func cmdUserdata(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	for _, o := range objs {
 		if o.GetKind() == "Secret" && o.GetName() == args[1] {
+			// Readable in stringData (a render), or base64 in data (as
+			// the API server stores it).
+			if text, ok, _ := unstructured.NestedString(o.Object, "stringData", "userdata"); ok {
+				ts.Stdout().Write([]byte(text))
+				return
+			}
 			enc, _, _ := unstructured.NestedString(o.Object, "data", "userdata")
 			dec, err := base64.StdEncoding.DecodeString(enc)
 			ts.Check(err)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -95,6 +96,10 @@ func (e *emitter) mapping(m map[string]any, indent, depth int, inline bool) erro
 			}
 		}
 		e.buf = append(e.buf, ' ')
+		if s, ok := m[k].(string); ok && blockOK(s) {
+			e.block(s, valueIndent+2)
+			continue
+		}
 		if err := e.flow(m[k]); err != nil {
 			return fmt.Errorf("%s: %w", k, err)
 		}
@@ -126,6 +131,10 @@ func (e *emitter) sequence(l []any, indent, depth int, inline bool) error {
 				}
 				continue
 			}
+		}
+		if s, ok := item.(string); ok && blockOK(s) {
+			e.block(s, indent+2)
+			continue
 		}
 		if err := e.flow(item); err != nil {
 			return fmt.Errorf("[%d]: %w", i, err)
@@ -182,6 +191,74 @@ func (e *emitter) flow(v any) error {
 		return fmt.Errorf("cannot encode a %T as YAML: objects hold only JSON types", v)
 	}
 	return nil
+}
+
+// block writes s, which blockOK accepted, as a literal block scalar
+// ("|" or "|-") with its lines at indent, ending the line: multi-line
+// text (cloud-init user data, scripts, unit files) reads in a review as
+// it will be in the guest.
+func (e *emitter) block(s string, indent int) {
+	body, clip := strings.CutSuffix(s, "\n")
+	if clip {
+		e.buf = append(e.buf, '|', '\n')
+	} else {
+		e.buf = append(e.buf, '|', '-', '\n')
+	}
+	for line := range strings.SplitSeq(body, "\n") {
+		if line != "" { // empty lines stay empty: no trailing spaces
+			e.indent(indent)
+			e.buf = append(e.buf, line...)
+		}
+		e.buf = append(e.buf, '\n')
+	}
+}
+
+// blockOK reports whether s may be written as a literal block scalar and
+// read back by YAML 1.1 and 1.2 readers as the very same string. Like
+// plainOK it is deliberately narrow:
+//   - s has a line break, and ends in at most one (more would need the
+//     "keep" chomping indicator, which readers treat less alike);
+//   - its first line is not empty and starts with neither a space nor a
+//     tab, so the readers detect the indentation from it (no explicit
+//     indentation indicator is needed);
+//   - no line ends in a space or tab, and no line is white space only:
+//     readers differ on trailing white space around chomping;
+//   - every character is printable in YAML's sense and no line break
+//     other than "\n" (CR, NEL, LS, PS) or byte order mark appears, since
+//     a block scalar cannot escape anything.
+func blockOK(s string) bool {
+	body, _ := strings.CutSuffix(s, "\n")
+	if !strings.Contains(body, "\n") && len(body) == len(s) {
+		return false // one line: a flow scalar reads as well
+	}
+	if body == "" || body[0] == ' ' || body[0] == '\t' || body[0] == '\n' || body[len(body)-1] == '\n' {
+		return false
+	}
+	prev := byte('\n')
+	for i := 0; i < len(body); {
+		c := body[i]
+		if c < utf8.RuneSelf {
+			i++
+			switch {
+			case c == '\n':
+				if prev == ' ' || prev == '\t' {
+					return false
+				}
+			case c == '\t' || c >= 0x20 && c != 0x7f:
+			default:
+				return false
+			}
+			prev = c
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(body[i:])
+		i += size
+		if r == utf8.RuneError && size == 1 || r == 0x85 || r == 0x2028 || r == 0x2029 || r == 0xfeff || !unicode.IsPrint(r) {
+			return false
+		}
+		prev = 'x'
+	}
+	return prev != ' ' && prev != '\t'
 }
 
 // str writes s bare when plainOK says so, else double-quoted.

@@ -64,6 +64,43 @@ spec:
 	}
 }
 
+// Multi-line strings are literal blocks a reviewer reads as they are;
+// what a block cannot hold exactly stays double-quoted.
+func TestEmitterBlocks(t *testing.T) {
+	v := map[string]any{
+		"userdata": "#cloud-config\nruncmd:\n  - [echo, hi]\n\n# end\n",
+		"script":   "set -eu\necho x",
+		"list":     []any{"a\nb\n", map[string]any{"k": "c\nd\n"}},
+		"trailing": "a \nb\n",
+		"kept":     "a\n\n",
+		"indented": "  a\nb\n",
+	}
+	want := `indented: "  a\nb\n"
+kept: "a\n\n"
+list:
+- |
+  a
+  b
+- k: |
+    c
+    d
+script: |-
+  set -eu
+  echo x
+trailing: "a \nb\n"
+userdata: |
+  #cloud-config
+  runcmd:
+    - [echo, hi]
+
+  # end
+`
+	if got := emit(t, v); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	roundTrip(t, v)
+}
+
 func TestPlainOK(t *testing.T) {
 	plain := []string{
 		"virtwork", "cpu-1", "2Gi", "10Gi", "500m", "100Mi", "kubevirt.io/v1", "app.kubernetes.io/name",
@@ -100,6 +137,9 @@ var trickyStrings = []string{
 	" lead", "trail ", " ", "\t", "a\tb", "line\nbreak", "\n", "\r\n", "trail\n", "\n\nx\n\n",
 	"\x00", "\x01\x1f\x7f", "\u0085", "\u00a0", "\u2028", "\u2029", "\ufeff", "\ufffd", "\U0001F600", "é", "日本",
 	"10Gi", "2Gi", "500m", "quay.io/containerdisks/fedora:41", "http://x:80/p?q=1#f", "a::b", "a: ", "x:",
+	// Multi-line text, which may become a literal block.
+	"#cloud-config\npackages:\n  - fio\n", "a\nb", "a\n\n  b\n", "a\n\tb\n", "a\n#c\n", "x\n---\n...\n",
+	"a\n- b\n: c\n", "a \nb", "a\n \n", "a\n\n", "a\n\n\n", "a\r\nb\n", "é\n日本\n", "|\n", "- x\n  y\n",
 }
 
 func FuzzRoundTripString(f *testing.F) {

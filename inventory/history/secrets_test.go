@@ -56,9 +56,8 @@ func TestNoSecretsStored(t *testing.T) {
 	secrets := []string{password, keyBlob}
 	for _, o := range objs {
 		if o.GetKind() == "Secret" {
-			for _, v := range o.Object["data"].(map[string]any) {
-				b, _ := base64.StdEncoding.DecodeString(v.(string))
-				secrets = append(secrets, v.(string), string(b))
+			for _, v := range o.Object["stringData"].(map[string]any) {
+				secrets = append(secrets, v.(string), base64.StdEncoding.EncodeToString([]byte(v.(string))))
 			}
 		}
 	}
