@@ -253,7 +253,7 @@ func blockOK(s string) bool {
 		}
 		r, size := utf8.DecodeRuneInString(body[i:])
 		i += size
-		if r == utf8.RuneError && size == 1 || r == 0x85 || r == 0x2028 || r == 0x2029 || r == 0xfeff || !unicode.IsPrint(r) {
+		if r == utf8.RuneError && size == 1 || needsEscape(r) {
 			return false
 		}
 		prev = 'x'
@@ -396,7 +396,7 @@ func appendQuoted(b []byte, s string) []byte {
 		switch {
 		case r == utf8.RuneError && size == 1:
 			b = append(b, `\uFFFD`...)
-		case r == 0x85 || r == 0x2028 || r == 0x2029 || r == 0xfeff || !unicode.IsPrint(r):
+		case needsEscape(r):
 			if r <= 0xffff {
 				b = append(b, '\\', 'u')
 				b = appendHex(b, uint32(r), 4)
@@ -409,6 +409,12 @@ func appendQuoted(b []byte, s string) []byte {
 		}
 	}
 	return append(b, '"')
+}
+
+// needsEscape: a non-ASCII rune outside YAML's printable set, or one YAML
+// treats as a line break or byte order mark.
+func needsEscape(r rune) bool {
+	return r == 0x85 || r == 0x2028 || r == 0x2029 || r == 0xfeff || !unicode.IsPrint(r)
 }
 
 const hexDigit = "0123456789ABCDEF"
