@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/virtwork/virtwork/apply"
 	"github.com/virtwork/virtwork/internal/config"
 	"github.com/virtwork/virtwork/internal/manifest"
 	"github.com/virtwork/virtwork/internal/workload"
@@ -18,6 +22,8 @@ type renderCmd struct {
 	config.Flags
 	Output    string `name:"output" short:"o" placeholder:"DIR" type:"path" help:"Write one file per object plus a kustomization.yaml into DIR (a kustomize base to commit) instead of a YAML stream on stdout. A previous render in DIR is replaced."`
 	Kustomize string `name:"kustomize" short:"k" placeholder:"DIR" type:"path" help:"Build the kustomization in DIR (e.g. an overlay on a rendered base) in-process and print the result, instead of rendering from the configuration."`
+	Check     bool   `name:"check" help:"Write nothing; compare the render with what -o DIR (or FILE) holds. Exit 0 when the same, 1 with a unified diff when not, 2 on errors."`
+	Against   string `arg:"" optional:"" name:"file" placeholder:"FILE" type:"path" help:"With --check: a committed YAML stream to compare with the render."`
 }
 
 func (c *renderCmd) Help() string {
@@ -26,18 +32,64 @@ func (c *renderCmd) Help() string {
   virtwork render --workloads cpu,disk --vm-count 10 --cpu-cores 4
   virtwork render --ssh-user fedora --ssh-key-file ~/.ssh/id_ed25519.pub -o base/
   virtwork render -k overlays/big                 # see an overlay on that base
+  virtwork render -o base/ --check                # CI: is base/ what the configuration renders?
+  virtwork render --check rendered.yaml           # the same for a committed stream
 
 The same input always gives the same bytes, so the output can be committed and
 applied with virtwork, kubectl, Argo CD or Flux. Nothing is printed or written
-when anything is wrong.`
+when anything is wrong.
+
+--check exits 0 when the directory or file holds exactly the render, 1 when it
+differs (the unified diff, from the committed files to the render, is printed:
+files added, removed, changed), 2 when the render or the comparison fails.`
 }
 
 func (c *renderCmd) Run(e *env) error {
+	if !c.Check {
+		if c.Against != "" {
+			return fmt.Errorf("unexpected argument %s: a FILE is only for --check (to write a render, use -o DIR)", c.Against)
+		}
+		return c.render(e)
+	}
+	differs, err := c.check(e)
+	switch {
+	case err != nil:
+		return exitError{code: apply.ExitDiffError, err: err}
+	case differs:
+		return exitError{code: apply.ExitDiff}
+	}
+	return nil
+}
+
+// check compares the render with -o DIR or FILE, writing the differences.
+func (c *renderCmd) check(e *env) (bool, error) {
+	if (c.Output == "") == (c.Against == "") {
+		return false, errors.New("--check compares with -o DIR or with a FILE: give exactly one")
+	}
+	objs, err := c.objects(e)
+	if err != nil {
+		return false, err
+	}
+	var text string
+	if c.Output != "" {
+		text, err = manifest.CheckDir(relative(c.Output), objs)
+	} else {
+		text, err = manifest.CheckFile(relative(c.Against), objs)
+	}
+	if err != nil {
+		return false, err
+	}
+	_, err = io.WriteString(e.stdout, text)
+	return text != "", err
+}
+
+// objects renders from the configuration or builds -k.
+func (c *renderCmd) objects(e *env) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	var err error
 	if c.Kustomize != "" {
 		if configFlagsSet(c.Flags, false) {
-			return errors.New("-k builds a kustomization as it is: configuration flags do not apply to it; drop them, or render without -k")
+			return nil, errors.New("-k builds a kustomization as it is: configuration flags do not apply to it; drop them, or render without -k")
 		}
 		objs, err = manifest.Build(c.Kustomize)
 		if err == nil {
@@ -46,6 +98,11 @@ func (c *renderCmd) Run(e *env) error {
 	} else {
 		objs, _, err = renderFromConfig(c.Flags, e)
 	}
+	return objs, err
+}
+
+func (c *renderCmd) render(e *env) error {
+	objs, err := c.objects(e)
 	if err != nil {
 		return err
 	}
@@ -88,4 +145,18 @@ func renderFromConfig(flags config.Flags, e *env) ([]*unstructured.Unstructured,
 	}
 	e.verbose.timed(fmt.Sprintf("render %d objects", len(objs)), start)
 	return objs, cfg, nil
+}
+
+// relative names path from the current directory when it lies below it:
+// kong makes path flags absolute, but a diff reads better with the name
+// as typed.
+func relative(path string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return path
+	}
+	if rel, err := filepath.Rel(wd, path); err == nil && filepath.IsLocal(rel) {
+		return rel
+	}
+	return path
 }

@@ -1,0 +1,110 @@
+package manifest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/pmezard/go-difflib/difflib"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// CheckDir compares dir with what WriteDir would write there for objs,
+// writing nothing. It returns a unified diff from dir's files to the
+// rendered ones (files added, removed and changed; "" when dir holds
+// exactly the render), for CI to fail on a render that is out of date.
+func CheckDir(dir string, objs []*unstructured.Unstructured) (string, error) {
+	files, err := encodeFiles(objs)
+	if err != nil {
+		return "", err
+	}
+	want := make(map[string][]byte, len(files))
+	names := make([]string, 0, len(files))
+	for _, f := range files {
+		want[f.name] = f.data
+		names = append(names, f.name)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("--check %s: %w", dir, err)
+	}
+	var notes []string
+	for _, e := range entries {
+		if _, ok := want[e.Name()]; ok {
+			continue
+		}
+		if !e.Type().IsRegular() {
+			notes = append(notes, fmt.Sprintf("Only in %s: %s (not a regular file; render -o refuses a directory holding it)\n", dir, e.Name()))
+			continue
+		}
+		names = append(names, e.Name())
+	}
+	slices.Sort(names)
+	var out strings.Builder
+	for _, name := range names {
+		path := filepath.Join(dir, name)
+		have, err := os.ReadFile(path)
+		exists := err == nil
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("--check %s: %w", dir, err)
+		}
+		rendered, inRender := want[name]
+		text, err := unified(path, have, exists, rendered, inRender)
+		if err != nil {
+			return "", err
+		}
+		out.WriteString(text)
+	}
+	for _, n := range notes {
+		out.WriteString(n)
+	}
+	return out.String(), nil
+}
+
+// CheckFile compares the YAML stream in path with Encode's output for objs
+// and returns a unified diff ("" when they are the same).
+func CheckFile(path string, objs []*unstructured.Unstructured) (string, error) {
+	var buf bytes.Buffer
+	if err := Encode(&buf, objs); err != nil {
+		return "", err
+	}
+	have, err := os.ReadFile(path)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("--check %s: %w", path, err)
+	}
+	return unified(path, have, exists, buf.Bytes(), true)
+}
+
+// unified diffs the committed content of path (if it exists) against the
+// rendered one (if rendered); a side that does not exist is /dev/null,
+// as in git diff.
+func unified(path string, have []byte, exists bool, want []byte, rendered bool) (string, error) {
+	if exists == rendered && bytes.Equal(have, want) {
+		return "", nil
+	}
+	ud := difflib.UnifiedDiff{FromFile: path, ToFile: path, Context: 3}
+	if exists {
+		ud.A = difflib.SplitLines(string(have))
+	} else {
+		ud.FromFile = "/dev/null"
+	}
+	if rendered {
+		ud.B = difflib.SplitLines(string(want))
+	} else {
+		ud.ToFile = "/dev/null"
+	}
+	text, err := difflib.GetUnifiedDiffString(ud)
+	if err != nil {
+		return "", fmt.Errorf("diff of %s: %w", path, err)
+	}
+	if text == "" { // same lines, different bytes (e.g. a missing final newline)
+		text = fmt.Sprintf("--- %s\n+++ %s\n@@ differs in line endings or the final newline @@\n", ud.FromFile, ud.ToFile)
+	}
+	return text, nil
+}
