@@ -53,6 +53,9 @@ type vmState struct {
 	measured                         bool
 	started                          time.Time
 	phases                           event.PhaseTimes
+	// fromCreation: applied is the VM's creation (status --wait, on a VM
+	// someone else applied), set when the watch first sees it.
+	fromCreation bool
 }
 
 func newEngine(kc *kube.Client, cmd event.Command, dryRun bool, sink event.Sink) *engine {
@@ -168,6 +171,17 @@ func (e *engine) mapping(gk schema.GroupKind, version string) (*meta.RESTMapping
 	}
 	e.mappings.Store(key, m)
 	return m, nil
+}
+
+// served keeps the kinds the cluster serves.
+func (e *engine) served(gks []schema.GroupKind) []schema.GroupKind {
+	var out []schema.GroupKind
+	for _, gk := range gks {
+		if _, err := e.mapping(gk, ""); err == nil {
+			out = append(out, gk)
+		}
+	}
+	return out
 }
 
 // item is one object to apply.

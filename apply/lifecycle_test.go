@@ -237,8 +237,15 @@ func TestObjectsOwnedElsewhereAreLeftAlone(t *testing.T) {
 		t.Error("destroy of b deleted the unmanaged Secret")
 	}
 
-	// --adopt takes them over.
+	// --adopt takes them over. The Secret's data was written by another
+	// field manager with another value: taking that field is a conflict
+	// (server-side apply sees it since apply sends data, not the
+	// write-only stringData), which --force-conflicts resolves.
 	s, r, err = e.apply(set(t, 1, "cpu"), apply.Options{Name: "b", Adopt: true})
+	if err == nil && s.Outcome != event.Failure {
+		t.Errorf("--adopt without --force-conflicts took another manager's Secret data: %+v", s)
+	}
+	s, r, err = e.apply(set(t, 1, "cpu"), apply.Options{Name: "b", Adopt: true, ForceConflicts: true})
 	mustSucceed(t, s, err)
 	if r.results()["VirtualMachine/cpu-1"] == event.Skipped {
 		t.Error("--adopt still skipped cpu-1")

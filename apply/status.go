@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	cliinv "sigs.k8s.io/cli-utils/pkg/inventory"
 	"sigs.k8s.io/cli-utils/pkg/object"
@@ -17,12 +19,64 @@ import (
 	"github.com/virtwork/virtwork/inventory"
 )
 
-// StatusOptions for Status: --name, -n, --wait-for (what Current means for
-// a VM).
+// StatusOptions for Status and WaitStatus: --name, -n, --wait-for (what
+// Current means for a VM), --selector, --timeout.
 type StatusOptions struct {
 	Name      string
 	Namespace string
 	WaitFor   kvstatus.WaitFor
+	// Selector keeps the objects whose labels match. Without a manifest
+	// set it picks the live objects of the kinds virtwork renders
+	// (statusKinds) instead of the inventory's.
+	Selector labels.Selector
+	// Timeout bounds WaitStatus; 0 means DefaultTimeout.
+	Timeout time.Duration
+}
+
+// statusKinds are the kinds a --selector without a manifest set looks at:
+// what virtwork renders into a namespace. Kinds the cluster does not serve
+// are passed over.
+var statusKinds = []schema.GroupKind{kvstatus.VirtualMachineGK, {Kind: "Secret"}, {Kind: "Service"}}
+
+// statusSet says which objects a status reports: the manifest set objs (a
+// render, -f or -k), else the live objects --selector matches, else the
+// inventory's; filtered by --selector. exists says whether the inventory
+// exists.
+func (e *engine) statusSet(ctx context.Context, objs []*unstructured.Unstructured, inv inventory.Inventory, opts StatusOptions) (ids object.ObjMetadataSet, exists bool, err error) {
+	ids, exists, err = inventory.NewClient(e.kc.Dynamic, inv).Load(ctx)
+	if err != nil {
+		return nil, false, e.explain(err)
+	}
+	matches := func(l map[string]string) bool { return opts.Selector == nil || opts.Selector.Matches(labels.Set(l)) }
+	switch {
+	case len(objs) > 0:
+		var picked []*unstructured.Unstructured
+		for _, o := range objs {
+			if matches(o.GetLabels()) {
+				picked = append(picked, o)
+			}
+		}
+		_, items, err := e.prepare(picked, inv.Namespace)
+		if err != nil {
+			return nil, exists, err
+		}
+		ids = ids[:0:0]
+		for _, it := range items {
+			ids = append(ids, it.id)
+		}
+	case opts.Selector != nil:
+		lives, err := e.listLive(ctx, inv.Namespace, e.served(statusKinds))
+		if err != nil {
+			return nil, exists, err
+		}
+		ids = ids[:0:0]
+		for id, l := range lives {
+			if matches(l.Labels) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids, exists, nil
 }
 
 // StatusReport and ObjectStatus live in package event, for the printer.
@@ -42,20 +96,10 @@ func Status(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructu
 	if opts.WaitFor == "" {
 		opts.WaitFor = kvstatus.WaitForReady
 	}
-	e := newEngine(kc, "status", false, nil)
-	ids, exists, err := inventory.NewClient(kc.Dynamic, inv).Load(ctx)
+	e := newEngine(kc, event.CommandStatus, false, nil)
+	ids, exists, err := e.statusSet(ctx, objs, inv, opts)
 	if err != nil {
-		return nil, e.explain(err)
-	}
-	if len(objs) > 0 {
-		_, items, err := e.prepare(objs, inv.Namespace)
-		if err != nil {
-			return nil, err
-		}
-		ids = ids[:0:0]
-		for _, it := range items {
-			ids = append(ids, it.id)
-		}
+		return nil, err
 	}
 	report := &StatusReport{Name: inv.Name, Namespace: inv.Namespace, InventoryID: inv.ID(), Exists: exists}
 	byKind := map[schema.GroupKind]map[string]*unstructured.Unstructured{}
@@ -128,4 +172,57 @@ func kindRank(kind string) int {
 		return 3
 	}
 	return 4
+}
+
+// WaitStatus waits until the objects Status would report (see statusSet)
+// are ready (opts.WaitFor) or failed, or opts.Timeout passes, whoever
+// applied them: nothing is applied or changed. It reports through sink as
+// Apply does, with each VM's time from its creation to Ready, so that the
+// history records the wait like an apply.
+func WaitStatus(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructured, opts StatusOptions, sink event.Sink) (*event.Summary, error) {
+	if opts.WaitFor == "" {
+		opts.WaitFor = kvstatus.WaitForReady
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	inv, err := inventory.New(opts.Name, opts.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	e := newEngine(kc, event.CommandStatus, false, sink)
+	ids, _, err := e.statusSet(ctx, objs, inv, opts)
+	if err != nil {
+		return nil, err
+	}
+	var vms object.ObjMetadataSet
+	for _, id := range ids {
+		if isVM(id) {
+			vms = append(vms, id)
+		}
+	}
+	lives, err := e.listLive(ctx, inv.Namespace, groupKinds(vms))
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range vms {
+		vm := &vmState{ref: refOf(id), fromCreation: true}
+		if l := lives[id]; l != nil {
+			vm.workload, vm.role = l.Labels[WorkloadLabel], l.Labels[RoleLabel]
+			vm.applied = l.CreationTimestamp.Time
+		}
+		e.vms[id] = vm
+	}
+	e.emit(event.Event{Type: event.TypeInit, Init: &event.Init{
+		Command: event.CommandStatus, Name: inv.Name, Namespace: inv.Namespace, InventoryID: inv.ID(),
+		Objects: len(ids), VMs: len(vms), Wait: true,
+	}})
+	w := e.startWaiter(ctx, opts.WaitFor, ids, nil)
+	defer w.stop()
+	timedOut, err := w.wait(ctx, time.Now().Add(opts.Timeout))
+	if err != nil {
+		return e.finish(ctx, err, false), err
+	}
+	e.recordWaitResults(w, timedOut)
+	return e.finish(ctx, nil, timedOut), nil
 }

@@ -208,6 +208,9 @@ func (e *engine) trackVM(rs *pollevent.ResourceStatus, now time.Time, synced boo
 		_, vm.readyAtFirstSight = conditionTrueSince(rs.Resource, "Ready")
 	}
 	if rs.Resource != nil {
+		if vm.fromCreation && vm.applied.IsZero() {
+			vm.applied = rs.Resource.GetCreationTimestamp().Time
+		}
 		seen := func(typ string) time.Time {
 			since, ok := conditionTrueSince(rs.Resource, typ)
 			if !ok {

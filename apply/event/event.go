@@ -51,6 +51,8 @@ type Command string
 const (
 	CommandApply   Command = "apply"
 	CommandDestroy Command = "destroy"
+	// CommandStatus waits on a set someone (anyone) applied: status --wait.
+	CommandStatus Command = "status"
 )
 
 // Init opens a run: totals for progress displays.

@@ -1,64 +1,98 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/virtwork/virtwork/apply"
 	"github.com/virtwork/virtwork/apply/event"
 	"github.com/virtwork/virtwork/apply/kvstatus"
+	"github.com/virtwork/virtwork/internal/config"
+	"github.com/virtwork/virtwork/internal/kube"
 	"github.com/virtwork/virtwork/internal/printer"
+	"github.com/virtwork/virtwork/inventory"
+	"github.com/virtwork/virtwork/inventory/history"
 )
 
 type statusCmd struct {
 	sourceFlags
 	instanceFlags
 	kubeFlags
-	Output  string `name:"output" short:"o" enum:"text,json" default:"text" help:"text: a table; json: the whole report."`
-	WaitFor string `name:"wait-for" enum:"ready,agent" default:"ready" help:"What counts as Current for a VM: ready, or agent (also guest agent connected)."`
-	Set     bool   `name:"set" help:"Report the status of the manifest set (rendered from the configuration, -f or -k) instead of the instance's inventory."`
+	history.DBFlags
+	Output   string        `name:"output" short:"o" enum:"text,json" default:"text" help:"text: a table; json: the whole report."`
+	WaitFor  string        `name:"wait-for" enum:"ready,agent" default:"ready" help:"What counts as Current for a VM: ready, or agent (also guest agent connected)."`
+	Set      bool          `name:"set" help:"Report the status of the manifest set (rendered from the configuration, -f or -k) instead of the instance's inventory."`
+	Selector string        `name:"selector" short:"l" placeholder:"LABELS" help:"Only objects whose labels match (e.g. app.kubernetes.io/component=cpu). Without -f, -k or --set: the live VMs, Secrets and Services in the namespace that match, whoever applied them."`
+	Wait     bool          `name:"wait" help:"Wait until every object is ready (see --wait-for) or one failed, or --timeout passes; then show the status. The wait is recorded in the history, with each VM's time from creation to Ready."`
+	Timeout  time.Duration `name:"timeout" default:"10m" help:"How long --wait waits."`
 }
 
 func (c *statusCmd) Help() string {
 	return `Shows the objects in the instance's inventory and their live status, judged as
-apply judges readiness. Exit status 0 when all are Current, 3 when any failed,
-4 when some are not Current yet (or gone), 1 when the status could not be read.
+apply judges readiness. With -f FILE or -k DIR (a set committed to Git), the
+objects of that set instead, whoever applied them (virtwork, kubectl, Argo CD,
+Flux). Exit status 0 when all are Current, 3 when any failed, 4 when some are
+not Current yet (or gone), 1 when the status could not be read, 130 interrupted.
 
 Examples:
   virtwork status
   virtwork status -n perf --name big -o json
-  virtwork status -f rendered.yaml --set`
+  virtwork status -k base/ --wait --timeout 15m   # gate a pipeline on a GitOps sync
+  virtwork status -n perf -l app.kubernetes.io/component=database`
 }
 
 func (c *statusCmd) Run(e *env) error {
 	var ns string
 	var objsFromSet = c.Set || c.File != "" || c.Kustomize != ""
-	set := &manifestSet{}
+	set := &manifestSet{source: "inventory"}
+	var cfg *config.Config
 	if objsFromSet {
 		s, err := c.load(e)
 		if err != nil {
 			return err
 		}
 		set = s
-		ns = s.namespace
+		ns, cfg = s.namespace, s.cfg
 	} else {
 		if configFlagsSet(c.Flags, true) {
 			return fmt.Errorf("configuration flags only matter with --set (status of the rendered set); without it status reads the inventory of -n and --name")
 		}
 		t := targetFlags{Config: c.Flags.Config, Namespace: c.Flags.Namespace}
-		cfg, err := t.config(e)
-		if err != nil {
+		var err error
+		if cfg, err = t.config(e); err != nil {
 			return err
 		}
 		ns = cfg.Namespace
+	}
+	opts := apply.StatusOptions{Name: c.Name, Namespace: ns, WaitFor: kvstatus.WaitFor(c.WaitFor), Timeout: c.Timeout}
+	if c.Selector != "" {
+		sel, err := labels.Parse(c.Selector)
+		if err != nil {
+			return fmt.Errorf("--selector %q: %w", c.Selector, err)
+		}
+		opts.Selector = sel
+		if !objsFromSet {
+			set.source = "selector " + c.Selector
+		}
 	}
 	kc, err := c.client(ns)
 	if err != nil {
 		return err
 	}
+	if c.Wait {
+		if err := c.wait(e, kc, set, cfg, opts); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := signalContext()
 	defer cancel()
-	report, err := apply.Status(ctx, kc, set.objs, apply.StatusOptions{Name: c.Name, Namespace: ns, WaitFor: kvstatus.WaitFor(c.WaitFor)})
+	report, err := apply.Status(ctx, kc, set.objs, opts)
 	if err != nil {
 		return err
 	}
@@ -66,7 +100,7 @@ func (c *statusCmd) Run(e *env) error {
 	if err := printer.Status(e.stdout, report, format); err != nil {
 		return err
 	}
-	if !report.Exists && !objsFromSet {
+	if !report.Exists && !objsFromSet && opts.Selector == nil {
 		return exitError{code: apply.ExitError, err: fmt.Errorf("no instance %q in namespace %s (nothing applied there with this --name)", c.Name, ns)}
 	}
 	counts := report.Counts()
@@ -75,6 +109,46 @@ func (c *statusCmd) Run(e *env) error {
 		return exitError{code: apply.ExitFailed}
 	case counts[event.StatusCurrent] < len(report.Objects):
 		return exitError{code: apply.ExitTimeout} // not (yet) ready, or gone
+	}
+	return nil
+}
+
+// wait runs status --wait as a recorded run (progress on a terminal with
+// -o text; with -o json only the final report is printed). It returns an
+// error only when the status could not be followed (exit 1 or 130); how
+// the objects ended is for the report that follows.
+func (c *statusCmd) wait(e *env, kc *kube.Client, set *manifestSet, cfg *config.Config, opts apply.StatusOptions) error {
+	if err := positiveTimeout(c.Timeout); err != nil {
+		return err
+	}
+	db, err := c.DBFlags.OpenWithDefault(e.getenv, cfg.HistoryDB, cfg.NoHistory)
+	if err != nil {
+		return err
+	}
+	inv, err := inventory.New(c.Name, opts.Namespace)
+	if err != nil {
+		return err
+	}
+	meta := history.Meta{
+		Command: string(event.CommandStatus), KubeContext: kc.ContextName(), Server: kc.Host(),
+		Namespace: opts.Namespace, Name: c.Name, InventoryID: inv.ID(),
+		Source: set.source, WaitFor: c.WaitFor, Timeout: c.Timeout, Workloads: history.WorkloadsOf(set.objs),
+	}
+	if len(set.objs) > 0 {
+		if meta.Digest, err = history.Digest(set.objs); err != nil {
+			return err
+		}
+	}
+	progress := *e
+	if c.Output == "json" || e.json {
+		progress.stdout = io.Discard
+	}
+	err = runRecorded(&progress, db, meta, outputFlags{Output: "text"}, func(ctx context.Context, sink event.Sink) (*event.Summary, error) {
+		return apply.WaitStatus(ctx, kc, set.objs, opts, sink)
+	})
+	var ex exitError
+	if err != nil && (!errors.As(err, &ex) || ex.code == apply.ExitError || ex.code == apply.ExitInterrupted) {
+		return err
 	}
 	return nil
 }

@@ -256,7 +256,11 @@ func (p *Printer) progress() string {
 	if p.init.Command == event.CommandDestroy {
 		verb = "deleted"
 	}
-	fmt.Fprintf(&b, "%s %d/%d", verb, min(p.done, p.init.Objects+p.init.Prune), p.init.Objects+p.init.Prune)
+	if p.init.Command == event.CommandStatus { // status --wait applies nothing
+		fmt.Fprintf(&b, "VMs ready %d/%d", len(p.ready), p.init.VMs)
+	} else {
+		fmt.Fprintf(&b, "%s %d/%d", verb, min(p.done, p.init.Objects+p.init.Prune), p.init.Objects+p.init.Prune)
+	}
 	if p.init.Command == event.CommandApply && p.init.VMs > 0 && p.init.Wait {
 		fmt.Fprintf(&b, "  VMs ready %d/%d", len(p.ready), p.init.VMs)
 	}
