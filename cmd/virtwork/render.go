@@ -79,6 +79,9 @@ func (c *renderCmd) check(e *env) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if e.json { // as diff -o json: one object
+		return text != "", writeJSON(e.stdout, map[string]any{"differs": text != "", "diff": text})
+	}
 	_, err = io.WriteString(e.stdout, text)
 	return text != "", err
 }
