@@ -715,15 +715,11 @@ func clientScript(t *testing.T, objs []*unstructured.Unstructured) string {
 		if s.GetName() != "network-client-cloudinit" {
 			continue
 		}
-		data, _, _ := unstructured.NestedString(s.Object, "data", userDataKey)
-		ud, err := base64.StdEncoding.DecodeString(data)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ud, _, _ := unstructured.NestedString(s.Object, "stringData", userDataKey)
 		var c struct {
 			WriteFiles []struct{ Path, Content string } `yaml:"write_files"`
 		}
-		if err := yaml.Unmarshal(ud, &c); err != nil {
+		if err := yaml.Unmarshal([]byte(ud), &c); err != nil {
 			t.Fatal(err)
 		}
 		for _, f := range c.WriteFiles {
