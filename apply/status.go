@@ -206,7 +206,9 @@ func WaitStatus(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstr
 		return nil, err
 	}
 	for _, id := range vms {
-		vm := &vmState{ref: refOf(id), fromCreation: true}
+		// created: its phases count from its creation (kvstatus.Started),
+		// as for a VM an apply created; whoever created it.
+		vm := &vmState{ref: refOf(id), fromCreation: true, created: true}
 		if l := lives[id]; l != nil {
 			vm.workload, vm.role = l.Labels[WorkloadLabel], l.Labels[RoleLabel]
 			vm.applied = l.CreationTimestamp.Time
@@ -224,5 +226,6 @@ func WaitStatus(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstr
 		return e.finish(ctx, err, false), err
 	}
 	e.recordWaitResults(w, timedOut)
+	e.readPhases(ctx, inv.Namespace, opts.WaitFor)
 	return e.finish(ctx, nil, timedOut), nil
 }
