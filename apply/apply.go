@@ -44,7 +44,7 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 	if err != nil {
 		return nil, err
 	}
-	if err := e.ensureNamespace(ctx, nsObj, opts); err != nil {
+	if err := e.ensureNamespace(ctx, nsObj, inv, opts); err != nil {
 		return nil, err
 	}
 
@@ -102,7 +102,7 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 		Objects: len(items) + nsCount, VMs: vmCount, Prune: len(toPrune), Wait: wait,
 	}})
 	if nsObj != nil {
-		e.object(event.Ref{Kind: "Namespace", Name: inv.Namespace}, e.nsResult, "", "")
+		e.object(event.Ref{Kind: "Namespace", Name: inv.Namespace}, e.nsResult, e.nsReason, "")
 	}
 	for _, s := range skipped {
 		e.object(refOf(s.id), event.Skipped, "owned by "+inventory.Owner(s.owner)+" (use --adopt to take it over)", s.owner)
@@ -245,36 +245,72 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 	return e.finish(ctx, nil, timedOut), nil
 }
 
-// ensureNamespace applies the Namespace object, if the set has one. A user
-// whose RBAC covers only the namespace may not touch the Namespace object;
-// then it is left as it is (the inventory write that follows fails clearly
-// if the namespace does not exist).
-func (e *engine) ensureNamespace(ctx context.Context, ns *unstructured.Unstructured, opts Options) error {
+// ensureNamespace creates the Namespace object, if the set has one and the
+// namespace does not exist, marked as created by this instance
+// (inventory.CreatedByAnnotation). A namespace that exists already is
+// server-side applied only if virtwork created it; one that existed before
+// virtwork is left exactly as it is, so it never takes virtwork's labels
+// and destroy --delete-namespace never deletes it. A user whose RBAC covers
+// only the namespace may not touch the Namespace object; then it is left as
+// it is (the inventory write that follows fails clearly if the namespace
+// does not exist).
+func (e *engine) ensureNamespace(ctx context.Context, ns *unstructured.Unstructured, inv inventory.Inventory, opts Options) error {
 	if ns == nil {
 		return nil
 	}
 	client := e.kc.Dynamic.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"})
-	ao := metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.ForceConflicts}
+	var dryRun []string
 	if opts.DryRun {
-		ao.DryRun = []string{metav1.DryRunAll}
+		dryRun = []string{metav1.DryRunAll}
 	}
 	before, getErr := client.Get(ctx, ns.GetName(), metav1.GetOptions{})
-	if apierrors.IsForbidden(getErr) {
-		e.nsResult = event.Unchanged
-		return nil
-	}
-	if getErr == nil && before.GetDeletionTimestamp() != nil {
-		return fmt.Errorf("namespace %s is being deleted: wait until it is gone, then apply again", ns.GetName())
-	}
-	after, err := client.Apply(ctx, ns.GetName(), ns, ao)
 	switch {
-	case apierrors.IsForbidden(err) && getErr == nil:
+	case apierrors.IsForbidden(getErr):
 		e.nsResult = event.Unchanged
 		return nil
+	case apierrors.IsNotFound(getErr):
+		// Create, not apply: if someone creates it meanwhile, the create
+		// fails rather than taking their namespace over.
+		obj := ns.DeepCopy()
+		unstructured.RemoveNestedField(obj.Object, "metadata", "resourceVersion")
+		annotations := obj.GetAnnotations()
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[inventory.CreatedByAnnotation] = inv.ID()
+		obj.SetAnnotations(annotations)
+		_, err := client.Create(ctx, obj, metav1.CreateOptions{FieldManager: FieldManager, DryRun: dryRun})
+		switch {
+		case apierrors.IsAlreadyExists(err):
+			e.nsResult, e.nsReason = event.Unchanged, "created by someone else meanwhile: left as it is"
+			return nil
+		case err != nil:
+			return e.explain(fmt.Errorf("creating Namespace %s: %w", ns.GetName(), err))
+		}
+		e.nsResult = event.Created
+		return nil
+	case getErr != nil:
+		return e.explain(fmt.Errorf("reading Namespace %s: %w", ns.GetName(), getErr))
+	case before.GetDeletionTimestamp() != nil:
+		return fmt.Errorf("namespace %s is being deleted: wait until it is gone, then apply again", ns.GetName())
+	case before.GetAnnotations()[inventory.CreatedByAnnotation] == "":
+		e.nsResult, e.nsReason = event.Unchanged, "existed before virtwork: left as it is"
+		return nil
+	}
+	// Created by virtwork: keep it as the set says (its labels may change).
+	obj := ns.DeepCopy()
+	annotations := obj.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[inventory.CreatedByAnnotation] = before.GetAnnotations()[inventory.CreatedByAnnotation]
+	obj.SetAnnotations(annotations)
+	after, err := client.Apply(ctx, ns.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.ForceConflicts, DryRun: dryRun})
+	switch {
+	case apierrors.IsForbidden(err):
+		e.nsResult = event.Unchanged
 	case err != nil:
 		return e.explain(fmt.Errorf("applying Namespace %s: %w", ns.GetName(), err))
-	case getErr != nil:
-		e.nsResult = event.Created
 	case before.GetResourceVersion() == after.GetResourceVersion():
 		e.nsResult = event.Unchanged
 	default:

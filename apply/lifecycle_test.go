@@ -98,6 +98,7 @@ func TestDestroyLeavesNothing(t *testing.T) {
 
 func TestDestroyDeleteNamespace(t *testing.T) {
 	e := newEnv(t)
+	e.useNewNamespace() // apply creates it
 	nsYAML := "apiVersion: v1\nkind: Namespace\nmetadata: {name: " + e.ns + ", labels: {app.kubernetes.io/managed-by: virtwork}}\n"
 	e.applyOK(append(set(t, 1, "cpu"), parse(t, nsYAML)), apply.Options{})
 

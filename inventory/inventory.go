@@ -44,6 +44,13 @@ const (
 	InstanceLabel  = "virtwork/instance"
 )
 
+// CreatedByAnnotation marks a Namespace that virtwork created (never one
+// that existed before): its value is the inventory id of the instance whose
+// apply created it. Only such a namespace may be deleted by destroy
+// --delete-namespace; render's managed-by label says nothing about who
+// created a namespace.
+const CreatedByAnnotation = "virtwork/created-by"
+
 var configMaps = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 
 // Inventory identifies one virtwork instance: a name within a namespace.
