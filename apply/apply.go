@@ -537,8 +537,15 @@ func (e *engine) deleteOne(ctx context.Context, id object.ObjMetadata, l *live, 
 		return err
 	}
 	uid := types.UID(l.UID)
-	background := metav1.DeletePropagationBackground
-	opts := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}, PropagationPolicy: &background}
+	// A VM is deleted in the foreground: it stays, Terminating, until the
+	// garbage collector has deleted what it owns (the VMI, whose guest
+	// must shut down first, and the DataVolumes with their PVCs), so that
+	// waiting for the VM to be gone waits for the running guest too.
+	policy := metav1.DeletePropagationBackground
+	if isVM(id) {
+		policy = metav1.DeletePropagationForeground
+	}
+	opts := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}, PropagationPolicy: &policy}
 	if dryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
