@@ -219,6 +219,9 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 		}
 		e.recordWaitResults(w, timedOut)
 		e.readPhases(ctx, inv.Namespace, opts.WaitFor)
+		if err := e.namespaceVanished(ctx, w, inv.Namespace); err != nil {
+			return e.finish(ctx, err, timedOut), err
+		}
 	} else {
 		e.mu.Lock()
 		for _, vm := range e.vms {
@@ -372,7 +375,7 @@ func (e *engine) recordWaitResults(w *waiter, timedOut bool) {
 		case !ok:
 		case t.done && t.status == event.StatusCurrent:
 			vm.status = event.VMReady
-		case t.done && t.status == event.StatusFailed:
+		case t.done && (t.status == event.StatusFailed || t.vanished):
 			vm.status, vm.message = event.VMFailed, t.message
 		case timedOut:
 			vm.status, vm.message = event.VMTimedOut, t.message
@@ -387,10 +390,11 @@ func (e *engine) recordWaitResults(w *waiter, timedOut bool) {
 		}
 		e.summary.Problems = append(e.summary.Problems, event.Problem{Ref: refOf(id), Result: "timed-out", Reason: reason})
 	}
-	// Failed objects other than VMs (a DataVolume) are problems too.
+	// Failed objects other than VMs (a DataVolume) are problems too; so is
+	// any object that vanished during the wait.
 	for id, t := range w.targets {
-		if t.active && t.done && t.status == event.StatusFailed {
-			if _, isVM := e.vms[id]; !isVM {
+		if t.active && t.done && (t.status == event.StatusFailed || t.vanished) {
+			if _, isVM := e.vms[id]; !isVM || t.vanished {
 				e.summary.Problems = append(e.summary.Problems, event.Problem{Ref: refOf(id), Result: "failed", Reason: t.message})
 				e.summary.Counts[event.Failed]++
 			}
