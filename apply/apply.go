@@ -53,6 +53,7 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 	if err != nil {
 		return nil, e.explain(err)
 	}
+	prev, badEntries := e.usableEntries(inv, invClient, prev)
 	desired := make(object.ObjMetadataSet, len(items))
 	for i, it := range items {
 		desired[i] = it.id
@@ -104,6 +105,7 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 	if nsObj != nil {
 		e.object(event.Ref{Kind: "Namespace", Name: inv.Namespace}, e.nsResult, e.nsReason, "")
 	}
+	e.reportBadEntries(inv, badEntries)
 	for _, s := range skipped {
 		e.object(refOf(s.id), event.Skipped, "owned by "+inventory.Owner(s.owner)+" (use --adopt to take it over)", s.owner)
 		if vm, ok := e.vms[s.id]; ok {
@@ -119,7 +121,7 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 		applyIDs[i] = it.id
 	}
 	if !opts.DryRun {
-		if merged := prev.Union(applyIDs); !merged.Equal(prev) {
+		if merged := prev.Union(applyIDs); !merged.Equal(prev) || len(badEntries) > 0 {
 			if err := invClient.Save(ctx, merged); err != nil {
 				return e.finish(ctx, e.explain(err), false), e.explain(err)
 			}

@@ -39,6 +39,7 @@ func Destroy(ctx context.Context, kc *kube.Client, opts DestroyOptions, sink eve
 	if err != nil {
 		return nil, e.explain(err)
 	}
+	ids, badEntries := e.usableEntries(inv, invClient, ids)
 	// Kinds the cluster no longer serves (KubeVirt uninstalled) have no
 	// objects left to delete.
 	var servable object.ObjMetadataSet
@@ -72,6 +73,7 @@ func Destroy(ctx context.Context, kc *kube.Client, opts DestroyOptions, sink eve
 		Command: event.CommandDestroy, DryRun: opts.DryRun, Name: inv.Name, Namespace: inv.Namespace, InventoryID: inv.ID(),
 		Objects: len(ids), VMs: vmCount, Wait: wait,
 	}})
+	e.reportBadEntries(inv, badEntries)
 	for _, id := range gone {
 		e.object(refOf(id), event.Deleted, "already gone ("+kube.NotInstalled(id.GroupKind)+")", "")
 	}

@@ -43,10 +43,12 @@ func Status(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructu
 		opts.WaitFor = kvstatus.WaitForReady
 	}
 	e := newEngine(kc, "status", false, nil)
-	ids, exists, err := inventory.NewClient(kc.Dynamic, inv).Load(ctx)
+	invClient := inventory.NewClient(kc.Dynamic, inv)
+	ids, exists, err := invClient.Load(ctx)
 	if err != nil {
 		return nil, e.explain(err)
 	}
+	ids, bad := e.usableEntries(inv, invClient, ids)
 	if len(objs) > 0 {
 		_, items, err := e.prepare(objs, inv.Namespace)
 		if err != nil {
@@ -57,7 +59,7 @@ func Status(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructu
 			ids = append(ids, it.id)
 		}
 	}
-	report := &StatusReport{Name: inv.Name, Namespace: inv.Namespace, InventoryID: inv.ID(), Exists: exists}
+	report := &StatusReport{Name: inv.Name, Namespace: inv.Namespace, InventoryID: inv.ID(), Exists: exists, BadEntries: bad}
 	byKind := map[schema.GroupKind]map[string]*unstructured.Unstructured{}
 	for _, gk := range groupKinds(ids) {
 		m, err := e.mapping(gk, "")

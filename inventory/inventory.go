@@ -20,6 +20,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -131,6 +132,7 @@ type Client struct {
 	inv  Inventory
 	cms  dynamic.ResourceInterface
 	live *unstructured.Unstructured // as last read or written; nil if absent
+	bad  []BadEntry                 // entries the last Load skipped
 }
 
 // NewClient returns a Client for inv.
@@ -152,12 +154,55 @@ func (c *Client) Load(ctx context.Context) (object.ObjMetadataSet, bool, error) 
 		return nil, false, fmt.Errorf("ConfigMap %s/%s is not the inventory of virtwork instance %q (its inventory id is %q, want %q): rename or remove it, or pick another --name",
 			c.inv.Namespace, c.inv.ConfigMapName(), c.inv.Name, id, c.inv.ID())
 	}
-	objs, err := cliinv.WrapInventoryObj(live).Load()
-	if err != nil {
-		return nil, false, fmt.Errorf("reading inventory ConfigMap %s/%s: %w", c.inv.Namespace, c.inv.ConfigMapName(), err)
-	}
-	c.live = live
+	objs, bad := c.parse(live)
+	c.live, c.bad = live, bad
 	return objs, true, nil
+}
+
+// BadEntry is an inventory entry that names nothing virtwork can act on:
+// a key that does not parse, or an object outside the inventory's
+// namespace (a cluster-scoped kind, another namespace).
+type BadEntry struct {
+	Key, Reason string
+}
+
+// Report says what is wrong with the entry and how to remove it.
+func (b BadEntry) Report(inv Inventory) string {
+	path := strings.NewReplacer("~", "~0", "/", "~1").Replace(b.Key)
+	return fmt.Sprintf(`inventory entry %q: %s; skipped, and dropped at the next inventory write (to remove it now: kubectl patch configmap -n %s %s --type json -p '[{"op":"remove","path":"/data/%s"}]')`,
+		b.Key, b.Reason, inv.Namespace, inv.ConfigMapName(), path)
+}
+
+// BadEntries are the entries the last Load skipped.
+func (c *Client) BadEntries() []BadEntry { return c.bad }
+
+// parse reads the entries of an inventory ConfigMap (cli-utils' format:
+// one data key per object, namespace_name_group_kind), keeping aside those
+// that cannot name an object of the instance, so that one hand-edited or
+// foreign entry does not block status, apply and destroy.
+func (c *Client) parse(live *unstructured.Unstructured) (object.ObjMetadataSet, []BadEntry) {
+	data, _, _ := unstructured.NestedStringMap(live.Object, "data")
+	keys := make([]string, 0, len(data))
+	for k := range data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var objs object.ObjMetadataSet
+	var bad []BadEntry
+	for _, k := range keys {
+		id, err := object.ParseObjMetadata(k)
+		switch {
+		case err != nil || id.Name == "" || id.GroupKind.Kind == "":
+			bad = append(bad, BadEntry{k, "not namespace_name_group_kind"})
+		case id.Namespace == "":
+			bad = append(bad, BadEntry{k, "a cluster-scoped object; virtwork manages only objects in namespace " + c.inv.Namespace})
+		case id.Namespace != c.inv.Namespace:
+			bad = append(bad, BadEntry{k, "an object in namespace " + id.Namespace + "; this inventory holds only objects in namespace " + c.inv.Namespace})
+		default:
+			objs = append(objs, id)
+		}
+	}
+	return objs, bad
 }
 
 // Save records objs as the inventory, creating the ConfigMap if Load found
@@ -193,7 +238,7 @@ func (c *Client) Save(ctx context.Context, objs object.ObjMetadataSet) error {
 	case err != nil:
 		return fmt.Errorf("writing inventory ConfigMap %s/%s: %w", c.inv.Namespace, c.inv.ConfigMapName(), err)
 	}
-	c.live = saved
+	c.live, c.bad = saved, nil
 	return nil
 }
 
