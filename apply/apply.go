@@ -44,6 +44,9 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 	if err != nil {
 		return nil, err
 	}
+	if err := inv.CheckFits(idsOf(items)); err != nil {
+		return nil, err
+	}
 	if err := e.ensureNamespace(ctx, nsObj, inv, opts); err != nil {
 		return nil, err
 	}
@@ -121,7 +124,13 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 		applyIDs[i] = it.id
 	}
 	if !opts.DryRun {
-		if merged := prev.Union(applyIDs); !merged.Equal(prev) || len(badEntries) > 0 {
+		merged := prev.Union(applyIDs)
+		if err := inv.CheckFits(merged); err != nil {
+			// What the last apply recorded and the new set, together.
+			err = fmt.Errorf("%w; or destroy the instance first", err)
+			return e.finish(ctx, err, false), err
+		}
+		if !merged.Equal(prev) || len(badEntries) > 0 {
 			if err := invClient.Save(ctx, merged); err != nil {
 				return e.finish(ctx, e.explain(err), false), e.explain(err)
 			}
@@ -248,6 +257,15 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 		}
 	}
 	return e.finish(ctx, nil, timedOut), nil
+}
+
+// idsOf lists the ids of items.
+func idsOf(items []*item) object.ObjMetadataSet {
+	ids := make(object.ObjMetadataSet, len(items))
+	for i, it := range items {
+		ids[i] = it.id
+	}
+	return ids
 }
 
 // ensureNamespace creates the Namespace object, if the set has one and the

@@ -106,6 +106,39 @@ func Owner(id string) string {
 	return fmt.Sprintf("inventory %q", id)
 }
 
+// MaxEntryBytes bounds the inventory's entries (see CheckFits), with room
+// to spare under etcd's default request limit of 1.5 MiB (--max-request-bytes
+// 1572864), which one ConfigMap must fit in. Measured against the local
+// cluster (kube-apiserver v1.37.2, etcd defaults): a ConfigMap of N entries
+// of K-byte keys is accepted up to N*(K+6..7) ≈ 1,572,000 bytes (19,368
+// entries of 75 bytes; 11,731 of 127), and refused above with "etcdserver:
+// request is too large".
+const MaxEntryBytes = 1_400_000
+
+// entryOverhead is what an entry costs besides its key (measured, rounded up).
+const entryOverhead = 8
+
+// CheckFits reports a set of objects that one inventory ConfigMap cannot
+// record: an entry longer than a ConfigMap key may be, or entries that
+// together exceed MaxEntryBytes. Apply checks before changing anything,
+// so that it never fails at the inventory write once objects exist.
+func (i Inventory) CheckFits(objs object.ObjMetadataSet) error {
+	total := 0
+	for _, id := range objs {
+		key := id.String()
+		if errs := validation.IsConfigMapKey(key); len(errs) > 0 {
+			return fmt.Errorf("%s %q cannot be recorded in the inventory: its entry %q is %d characters, more than a ConfigMap key may have (%d): shorten its name or the namespace",
+				id.GroupKind.Kind, id.Name, key, len(key), validation.DNS1123SubdomainMaxLength)
+		}
+		total += len(key) + entryOverhead
+	}
+	if total > MaxEntryBytes {
+		return fmt.Errorf("%d objects are more than one inventory can record (about %d bytes of entries; the limit is %d, under etcd's 1.5 MiB per object): split the set across instances with --name (for example half the VMs each)",
+			len(objs), total, MaxEntryBytes)
+	}
+	return nil
+}
+
 // ConfigMap is an empty inventory ConfigMap for the instance.
 func (i Inventory) ConfigMap() *unstructured.Unstructured {
 	u := &unstructured.Unstructured{}
