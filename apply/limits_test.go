@@ -37,8 +37,8 @@ func TestApplyRefusesAnInventoryTooLargeBeforeAnyChange(t *testing.T) {
 	// Each entry is "<namespace>_<name>__ConfigMap": about 240 bytes here.
 	objs := configMaps(6000, 240-len(e.ns)-12)
 	s, _, err := e.apply(objs, apply.Options{})
-	if err == nil || !strings.Contains(err.Error(), "--name") || !strings.Contains(err.Error(), "inventory") {
-		t.Errorf("apply of an oversized set: %v (summary %v), want a refusal saying to split it with --name", err, s)
+	if err == nil || !strings.Contains(err.Error(), "-n") || !strings.Contains(err.Error(), "inventory") {
+		t.Errorf("apply of an oversized set: %v (summary %v), want a refusal saying to split it across namespaces", err, s)
 	}
 	if _, err := e.kc.Dynamic.Resource(nsGVR).Get(context.Background(), e.ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the refused apply created the namespace (get: %v)", err)

@@ -133,7 +133,7 @@ func (i Inventory) CheckFits(objs object.ObjMetadataSet) error {
 		total += len(key) + entryOverhead
 	}
 	if total > MaxEntryBytes {
-		return fmt.Errorf("%d objects are more than one inventory can record (about %d bytes of entries; the limit is %d, under etcd's 1.5 MiB per object): split the set across instances with --name (for example half the VMs each)",
+		return fmt.Errorf("%d objects are more than one inventory can record (about %d bytes of entries; the limit is %d, under etcd's 1.5 MiB per object): split the set across namespaces (-n), one instance each",
 			len(objs), total, MaxEntryBytes)
 	}
 	return nil

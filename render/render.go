@@ -89,7 +89,7 @@ func Render(cfg *config.Config, workloads []workload.Workload) ([]*unstructured.
 			}
 			// Counted before any VM is built, so that memory stays bounded.
 			if total += res.count; total > config.MaxVMs {
-				return nil, fmt.Errorf("render: workload %s brings the set to %d VMs, more than %d, the most one instance can hold: lower --vm-count or the workloads' counts, or split the load across instances (--name)",
+				return nil, fmt.Errorf("render: workload %s brings the set to %d VMs, more than %d, the most one instance can hold: lower --vm-count or the workloads' counts, or split the load across namespaces (-n), one instance each",
 					w.Name, total, config.MaxVMs)
 			}
 			roleName := ""

@@ -390,7 +390,7 @@ func parseCount(p *string) (int, error) {
 		return 0, errors.New("must be 1 or more")
 	}
 	if n > MaxVMs {
-		return 0, fmt.Errorf("more than %d, the most VMs one instance can hold: split the load across instances (--name)", MaxVMs)
+		return 0, fmt.Errorf("more than %d, the most VMs one instance can hold: split the load across namespaces (-n), one instance each", MaxVMs)
 	}
 	return n, nil
 }
