@@ -259,6 +259,16 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 	return e.finish(ctx, nil, timedOut), nil
 }
 
+// within reports whether every key of a is in b with the same value.
+func within(a, b map[string]string) bool {
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
 // idsOf lists the ids of items.
 func idsOf(items []*item) object.ObjMetadataSet {
 	ids := make(object.ObjMetadataSet, len(items))
@@ -328,6 +338,12 @@ func (e *engine) ensureNamespace(ctx context.Context, ns *unstructured.Unstructu
 	}
 	annotations[inventory.CreatedByAnnotation] = before.GetAnnotations()[inventory.CreatedByAnnotation]
 	obj.SetAnnotations(annotations)
+	if _, hasSpec := obj.Object["spec"]; !hasSpec && within(obj.GetLabels(), before.GetLabels()) && within(annotations, before.GetAnnotations()) {
+		// Nothing to change; an apply would still add virtwork's apply
+		// entry to the managed fields of a namespace it created.
+		e.nsResult = event.Unchanged
+		return nil
+	}
 	after, err := client.Apply(ctx, ns.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.ForceConflicts, DryRun: dryRun})
 	switch {
 	case apierrors.IsForbidden(err):
