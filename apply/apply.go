@@ -44,7 +44,10 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 	if err != nil {
 		return nil, err
 	}
-	if err := e.ensureNamespace(ctx, nsObj, opts); err != nil {
+	if err := inv.CheckFits(idsOf(items)); err != nil {
+		return nil, err
+	}
+	if err := e.ensureNamespace(ctx, nsObj, inv, opts); err != nil {
 		return nil, err
 	}
 
@@ -53,6 +56,7 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 	if err != nil {
 		return nil, e.explain(err)
 	}
+	prev, badEntries := e.usableEntries(inv, invClient, prev)
 	desired := make(object.ObjMetadataSet, len(items))
 	for i, it := range items {
 		desired[i] = it.id
@@ -102,8 +106,9 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 		Objects: len(items) + nsCount, VMs: vmCount, Prune: len(toPrune), Wait: wait,
 	}})
 	if nsObj != nil {
-		e.object(event.Ref{Kind: "Namespace", Name: inv.Namespace}, e.nsResult, "", "")
+		e.object(event.Ref{Kind: "Namespace", Name: inv.Namespace}, e.nsResult, e.nsReason, "")
 	}
+	e.reportBadEntries(inv, badEntries)
 	for _, s := range skipped {
 		e.object(refOf(s.id), event.Skipped, "owned by "+inventory.Owner(s.owner)+" (use --adopt to take it over)", s.owner)
 		if vm, ok := e.vms[s.id]; ok {
@@ -119,7 +124,13 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 		applyIDs[i] = it.id
 	}
 	if !opts.DryRun {
-		if merged := prev.Union(applyIDs); !merged.Equal(prev) {
+		merged := prev.Union(applyIDs)
+		if err := inv.CheckFits(merged); err != nil {
+			// What the last apply recorded and the new set, together.
+			err = fmt.Errorf("%w; or destroy the instance first", err)
+			return e.finish(ctx, err, false), err
+		}
+		if !merged.Equal(prev) || len(badEntries) > 0 {
 			if err := invClient.Save(ctx, merged); err != nil {
 				return e.finish(ctx, e.explain(err), false), e.explain(err)
 			}
@@ -219,6 +230,9 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 		}
 		e.recordWaitResults(w, timedOut)
 		e.readPhases(ctx, inv.Namespace, opts.WaitFor)
+		if err := e.namespaceVanished(ctx, w, inv.Namespace); err != nil {
+			return e.finish(ctx, err, timedOut), err
+		}
 	} else {
 		e.mu.Lock()
 		for _, vm := range e.vms {
@@ -245,36 +259,97 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 	return e.finish(ctx, nil, timedOut), nil
 }
 
-// ensureNamespace applies the Namespace object, if the set has one. A user
-// whose RBAC covers only the namespace may not touch the Namespace object;
-// then it is left as it is (the inventory write that follows fails clearly
-// if the namespace does not exist).
-func (e *engine) ensureNamespace(ctx context.Context, ns *unstructured.Unstructured, opts Options) error {
+// within reports whether every key of a is in b with the same value.
+func within(a, b map[string]string) bool {
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// idsOf lists the ids of items.
+func idsOf(items []*item) object.ObjMetadataSet {
+	ids := make(object.ObjMetadataSet, len(items))
+	for i, it := range items {
+		ids[i] = it.id
+	}
+	return ids
+}
+
+// ensureNamespace creates the Namespace object, if the set has one and the
+// namespace does not exist, marked as created by this instance
+// (inventory.CreatedByAnnotation). A namespace that exists already is
+// server-side applied only if virtwork created it; one that existed before
+// virtwork is left exactly as it is, so it never takes virtwork's labels
+// and destroy --delete-namespace never deletes it. A user whose RBAC covers
+// only the namespace may not touch the Namespace object; then it is left as
+// it is (the inventory write that follows fails clearly if the namespace
+// does not exist).
+func (e *engine) ensureNamespace(ctx context.Context, ns *unstructured.Unstructured, inv inventory.Inventory, opts Options) error {
 	if ns == nil {
 		return nil
 	}
 	client := e.kc.Dynamic.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"})
-	ao := metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.ForceConflicts}
+	var dryRun []string
 	if opts.DryRun {
-		ao.DryRun = []string{metav1.DryRunAll}
+		dryRun = []string{metav1.DryRunAll}
 	}
 	before, getErr := client.Get(ctx, ns.GetName(), metav1.GetOptions{})
-	if apierrors.IsForbidden(getErr) {
-		e.nsResult = event.Unchanged
-		return nil
-	}
-	if getErr == nil && before.GetDeletionTimestamp() != nil {
-		return fmt.Errorf("namespace %s is being deleted: wait until it is gone, then apply again", ns.GetName())
-	}
-	after, err := client.Apply(ctx, ns.GetName(), ns, ao)
 	switch {
-	case apierrors.IsForbidden(err) && getErr == nil:
+	case apierrors.IsForbidden(getErr):
 		e.nsResult = event.Unchanged
 		return nil
+	case apierrors.IsNotFound(getErr):
+		// Create, not apply: if someone creates it meanwhile, the create
+		// fails rather than taking their namespace over.
+		obj := ns.DeepCopy()
+		unstructured.RemoveNestedField(obj.Object, "metadata", "resourceVersion")
+		annotations := obj.GetAnnotations()
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[inventory.CreatedByAnnotation] = inv.ID()
+		obj.SetAnnotations(annotations)
+		_, err := client.Create(ctx, obj, metav1.CreateOptions{FieldManager: FieldManager, DryRun: dryRun})
+		switch {
+		case apierrors.IsAlreadyExists(err):
+			e.nsResult, e.nsReason = event.Unchanged, "created by someone else meanwhile: left as it is"
+			return nil
+		case err != nil:
+			return e.explain(fmt.Errorf("creating Namespace %s: %w", ns.GetName(), err))
+		}
+		e.nsResult = event.Created
+		return nil
+	case getErr != nil:
+		return e.explain(fmt.Errorf("reading Namespace %s: %w", ns.GetName(), getErr))
+	case before.GetDeletionTimestamp() != nil:
+		return fmt.Errorf("namespace %s is being deleted: wait until it is gone, then apply again", ns.GetName())
+	case before.GetAnnotations()[inventory.CreatedByAnnotation] == "":
+		e.nsResult, e.nsReason = event.Unchanged, "existed before virtwork: left as it is"
+		return nil
+	}
+	// Created by virtwork: keep it as the set says (its labels may change).
+	obj := ns.DeepCopy()
+	annotations := obj.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[inventory.CreatedByAnnotation] = before.GetAnnotations()[inventory.CreatedByAnnotation]
+	obj.SetAnnotations(annotations)
+	if _, hasSpec := obj.Object["spec"]; !hasSpec && within(obj.GetLabels(), before.GetLabels()) && within(annotations, before.GetAnnotations()) {
+		// Nothing to change; an apply would still add virtwork's apply
+		// entry to the managed fields of a namespace it created.
+		e.nsResult = event.Unchanged
+		return nil
+	}
+	after, err := client.Apply(ctx, ns.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.ForceConflicts, DryRun: dryRun})
+	switch {
+	case apierrors.IsForbidden(err):
+		e.nsResult = event.Unchanged
 	case err != nil:
 		return e.explain(fmt.Errorf("applying Namespace %s: %w", ns.GetName(), err))
-	case getErr != nil:
-		e.nsResult = event.Created
 	case before.GetResourceVersion() == after.GetResourceVersion():
 		e.nsResult = event.Unchanged
 	default:
@@ -336,7 +411,7 @@ func (e *engine) recordWaitResults(w *waiter, timedOut bool) {
 		case !ok:
 		case t.done && t.status == event.StatusCurrent:
 			vm.status = event.VMReady
-		case t.done && t.status == event.StatusFailed:
+		case t.done && (t.status == event.StatusFailed || t.vanished):
 			vm.status, vm.message = event.VMFailed, t.message
 		case timedOut:
 			vm.status, vm.message = event.VMTimedOut, t.message
@@ -351,10 +426,11 @@ func (e *engine) recordWaitResults(w *waiter, timedOut bool) {
 		}
 		e.summary.Problems = append(e.summary.Problems, event.Problem{Ref: refOf(id), Result: "timed-out", Reason: reason})
 	}
-	// Failed objects other than VMs (a DataVolume) are problems too.
+	// Failed objects other than VMs (a DataVolume) are problems too; so is
+	// any object that vanished during the wait.
 	for id, t := range w.targets {
-		if t.active && t.done && t.status == event.StatusFailed {
-			if _, isVM := e.vms[id]; !isVM {
+		if t.active && t.done && (t.status == event.StatusFailed || t.vanished) {
+			if _, isVM := e.vms[id]; !isVM || t.vanished {
 				e.summary.Problems = append(e.summary.Problems, event.Problem{Ref: refOf(id), Result: "failed", Reason: t.message})
 				e.summary.Counts[event.Failed]++
 			}
@@ -501,8 +577,15 @@ func (e *engine) deleteOne(ctx context.Context, id object.ObjMetadata, l *live, 
 		return err
 	}
 	uid := types.UID(l.UID)
-	background := metav1.DeletePropagationBackground
-	opts := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}, PropagationPolicy: &background}
+	// A VM is deleted in the foreground: it stays, Terminating, until the
+	// garbage collector has deleted what it owns (the VMI, whose guest
+	// must shut down first, and the DataVolumes with their PVCs), so that
+	// waiting for the VM to be gone waits for the running guest too.
+	policy := metav1.DeletePropagationBackground
+	if isVM(id) {
+		policy = metav1.DeletePropagationForeground
+	}
+	opts := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}, PropagationPolicy: &policy}
 	if dryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}

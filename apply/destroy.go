@@ -10,6 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
 	cliinv "sigs.k8s.io/cli-utils/pkg/inventory"
 	"sigs.k8s.io/cli-utils/pkg/object"
 
@@ -37,6 +39,7 @@ func Destroy(ctx context.Context, kc *kube.Client, opts DestroyOptions, sink eve
 	if err != nil {
 		return nil, e.explain(err)
 	}
+	ids, badEntries := e.usableEntries(inv, invClient, ids)
 	// Kinds the cluster no longer serves (KubeVirt uninstalled) have no
 	// objects left to delete.
 	var servable object.ObjMetadataSet
@@ -70,6 +73,7 @@ func Destroy(ctx context.Context, kc *kube.Client, opts DestroyOptions, sink eve
 		Command: event.CommandDestroy, DryRun: opts.DryRun, Name: inv.Name, Namespace: inv.Namespace, InventoryID: inv.ID(),
 		Objects: len(ids), VMs: vmCount, Wait: wait,
 	}})
+	e.reportBadEntries(inv, badEntries)
 	for _, id := range gone {
 		e.object(refOf(id), event.Deleted, "already gone ("+kube.NotInstalled(id.GroupKind)+")", "")
 	}
@@ -176,22 +180,11 @@ func (e *engine) waitNamespaceGone(ctx context.Context, name string, deadline ti
 	}
 }
 
-// foreignKinds are the kinds namespaceIsOurs looks through for objects
-// that are not the instance's: what a user or another virtwork instance
-// would keep next to it. Kinds the cluster does not serve are passed over.
-var foreignKinds = []schema.GroupKind{
-	{Kind: "ConfigMap"}, {Kind: "Secret"}, {Kind: "Service"}, {Kind: "PersistentVolumeClaim"}, {Kind: "Pod"},
-	{Group: "apps", Kind: "Deployment"}, {Group: "apps", Kind: "StatefulSet"},
-	{Group: "kubevirt.io", Kind: "VirtualMachine"}, {Group: "kubevirt.io", Kind: "VirtualMachineInstance"},
-	{Group: "cdi.kubevirt.io", Kind: "DataVolume"},
-}
-
 // namespaceIsOurs checks that --delete-namespace would delete nothing but
-// the instance: the namespace was created by virtwork (render's labels),
-// and it holds no object outside the inventory except dependents (objects
-// with an owner, such as a VM's VMI and DataVolumes, which go with their
-// owner) and the kube-root-ca.crt ConfigMap Kubernetes puts in every
-// namespace.
+// the instance: virtwork's apply created the namespace
+// (inventory.CreatedByAnnotation), and it holds no object, of any namespaced
+// kind the API server serves, besides the instance's own, their dependents
+// and what Kubernetes itself puts in every namespace (see namespaceContents).
 func (e *engine) namespaceIsOurs(ctx context.Context, inv inventory.Inventory, ids object.ObjMetadataSet) error {
 	ns, err := e.kc.Metadata.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Get(ctx, inv.Namespace, metav1.GetOptions{})
 	switch {
@@ -200,31 +193,13 @@ func (e *engine) namespaceIsOurs(ctx context.Context, inv inventory.Inventory, i
 	case err != nil:
 		return e.explain(fmt.Errorf("reading namespace %s: %w", inv.Namespace, err))
 	}
-	if ns.Labels["app.kubernetes.io/managed-by"] != FieldManager {
-		return fmt.Errorf("--delete-namespace: namespace %s was not created by virtwork (no label app.kubernetes.io/managed-by=virtwork); delete it yourself, or destroy without --delete-namespace", inv.Namespace)
+	if ns.Annotations[inventory.CreatedByAnnotation] == "" {
+		return fmt.Errorf("--delete-namespace: namespace %s was not created by virtwork (it existed before the first apply: no annotation %s); nothing was deleted: destroy without --delete-namespace, and delete the namespace yourself if you mean to",
+			inv.Namespace, inventory.CreatedByAnnotation)
 	}
-	var kinds []schema.GroupKind
-	for _, gk := range foreignKinds {
-		if _, err := e.mapping(gk, ""); err == nil {
-			kinds = append(kinds, gk)
-		}
-	}
-	lives, err := e.listLive(ctx, inv.Namespace, kinds)
+	foreign, err := e.namespaceContents(ctx, ns, inv, ids)
 	if err != nil {
-		return err
-	}
-	ours := map[object.ObjMetadata]bool{}
-	for _, id := range ids {
-		ours[id] = true
-	}
-	var foreign []string
-	for id, l := range lives {
-		switch {
-		case ours[id], len(l.OwnerReferences) > 0,
-			id.GroupKind.Kind == "ConfigMap" && (id.Name == "kube-root-ca.crt" || id.Name == inv.ConfigMapName()):
-			continue
-		}
-		foreign = append(foreign, id.GroupKind.Kind+"/"+id.Name)
+		return fmt.Errorf("--delete-namespace: cannot tell what else namespace %s holds, so nothing was deleted: %w", inv.Namespace, err)
 	}
 	if len(foreign) > 0 {
 		slices.Sort(foreign)
@@ -237,6 +212,128 @@ func (e *engine) namespaceIsOurs(ctx context.Context, inv inventory.Inventory, i
 			inv.Namespace, inv.Name, strings.Join(foreign, ", "), more)
 	}
 	return nil
+}
+
+// skippedResources are listed by discovery but are not objects a namespace
+// deletion loses: Events are records of what happened, metrics are views of
+// pods and nodes.
+func skippedResource(gvr schema.GroupVersionResource) bool {
+	return gvr.Resource == "events" && (gvr.Group == "" || gvr.Group == "events.k8s.io") || gvr.Group == "metrics.k8s.io"
+}
+
+// namespaceContents lists, as "Kind/name", every object in the namespace
+// that deleting it would lose and that is not the instance's. It asks
+// discovery (uncached, so a kind registered a moment ago counts) for every
+// namespaced resource that can be listed, and lists each with metadata
+// only, paged. Not counted: the inventory's objects and the inventory
+// itself; dependents whose owners (transitively) are counted out, such as a
+// VM's VMI, DataVolumes and their PVCs, or a Service's EndpointSlices; the
+// Endpoints of the instance's Services; and what Kubernetes (or OpenShift,
+// on its namespaces) creates in every namespace: the kube-root-ca.crt
+// ConfigMap and the default ServiceAccount (OpenShift: openshift-service-ca.crt,
+// the builder and deployer ServiceAccounts, their Secrets and the
+// system:image-pullers, system:image-builders and system:deployers
+// RoleBindings).
+func (e *engine) namespaceContents(ctx context.Context, ns *metav1.PartialObjectMetadata, inv inventory.Inventory, ids object.ObjMetadataSet) ([]string, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(e.kc.Config)
+	if err != nil {
+		return nil, err
+	}
+	lists, err := dc.ServerPreferredNamespacedResources()
+	if err != nil {
+		// Partly failed discovery (an aggregated API down) would hide
+		// kinds: refuse rather than guess.
+		return nil, e.explain(fmt.Errorf("discovering the namespaced kinds: %w", err))
+	}
+	system := map[string]bool{
+		"ConfigMap/kube-root-ca.crt": true, "ServiceAccount/default": true,
+		"ConfigMap/" + inv.ConfigMapName(): true,
+	}
+	systemSAs := map[string]bool{"default": true}
+	if _, openshift := ns.Annotations["openshift.io/sa.scc.uid-range"]; openshift {
+		for _, k := range []string{"ConfigMap/openshift-service-ca.crt", "ServiceAccount/builder", "ServiceAccount/deployer",
+			"RoleBinding/system:image-pullers", "RoleBinding/system:image-builders", "RoleBinding/system:deployers"} {
+			system[k] = true
+		}
+		systemSAs["builder"], systemSAs["deployer"] = true, true
+	}
+	ours := map[schema.GroupKind]map[string]bool{}
+	for _, id := range ids {
+		if ours[id.GroupKind] == nil {
+			ours[id.GroupKind] = map[string]bool{}
+		}
+		ours[id.GroupKind][id.Name] = true
+	}
+	type entry struct {
+		key    string
+		owners []types.UID
+		ok     bool // counted out
+	}
+	byUID := map[types.UID]*entry{}
+	var all []*entry
+	for _, l := range lists {
+		gv, err := schema.ParseGroupVersion(l.GroupVersion)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range l.APIResources {
+			gvr := gv.WithResource(r.Name)
+			if !slices.Contains(r.Verbs, "list") || strings.Contains(r.Name, "/") || skippedResource(gvr) {
+				continue
+			}
+			gk := schema.GroupKind{Group: gv.Group, Kind: r.Kind}
+			opts := metav1.ListOptions{Limit: 500}
+			for {
+				list, err := e.kc.Metadata.Resource(gvr).Namespace(ns.Name).List(ctx, opts)
+				if err != nil {
+					return nil, e.explain(fmt.Errorf("listing %s: %w", gvr.GroupResource(), err))
+				}
+				for i := range list.Items {
+					it := &list.Items[i]
+					en := &entry{key: r.Kind + "/" + it.Name}
+					switch {
+					case ours[gk][it.Name], gk.Group == "" && system[en.key],
+						gk == (schema.GroupKind{Kind: "Endpoints"}) && ours[schema.GroupKind{Kind: "Service"}][it.Name],
+						gk == (schema.GroupKind{Kind: "Secret"}) && systemSAs[it.Annotations["kubernetes.io/service-account.name"]],
+						gk == (schema.GroupKind{Group: "rbac.authorization.k8s.io", Kind: "RoleBinding"}) && system[en.key]:
+						en.ok = true
+					}
+					for _, o := range it.OwnerReferences {
+						en.owners = append(en.owners, o.UID)
+					}
+					byUID[it.UID] = en
+					all = append(all, en)
+				}
+				if list.Continue == "" {
+					break
+				}
+				opts.Continue = list.Continue
+			}
+		}
+	}
+	// Dependents go with their owners: counted out when an owner is.
+	// Repeat until nothing changes (owner chains are short).
+	for changed := true; changed; {
+		changed = false
+		for _, en := range all {
+			if en.ok {
+				continue
+			}
+			for _, uid := range en.owners {
+				if o := byUID[uid]; o != nil && o.ok {
+					en.ok, changed = true, true
+					break
+				}
+			}
+		}
+	}
+	var foreign []string
+	for _, en := range all {
+		if !en.ok {
+			foreign = append(foreign, en.key)
+		}
+	}
+	return foreign, nil
 }
 
 // deleteNamespace deletes the namespace, after the inventory is gone.

@@ -34,8 +34,9 @@ type engine struct {
 	vms     map[object.ObjMetadata]*vmState
 	// mappings caches RESTMappings by GroupKind.
 	mappings sync.Map
-	// nsResult is what applying the Namespace did.
+	// nsResult is what applying the Namespace did, and why.
 	nsResult event.Result
+	nsReason string
 	// redact masks the content of the set's Secrets in messages.
 	redact redactor
 }

@@ -98,6 +98,7 @@ func TestDestroyLeavesNothing(t *testing.T) {
 
 func TestDestroyDeleteNamespace(t *testing.T) {
 	e := newEnv(t)
+	e.useNewNamespace() // apply creates it
 	nsYAML := "apiVersion: v1\nkind: Namespace\nmetadata: {name: " + e.ns + ", labels: {app.kubernetes.io/managed-by: virtwork}}\n"
 	e.applyOK(append(set(t, 1, "cpu"), parse(t, nsYAML)), apply.Options{})
 
@@ -160,23 +161,7 @@ func TestNeverReadyTimesOut(t *testing.T) {
 
 func TestFailuresFailFast(t *testing.T) {
 	e := newEnv(t)
-	dvVM := vm(t, "dv-1", "sim.virtwork.io/fault", "DataVolumeFailed")
-	tmpl := map[string]any{
-		"metadata": map[string]any{"name": "dv-1-data"},
-		"spec": map[string]any{
-			"storage": map[string]any{"resources": map[string]any{"requests": map[string]any{"storage": "1Gi"}}},
-			"source":  map[string]any{"blank": map[string]any{}},
-		},
-	}
-	_ = unstructured.SetNestedSlice(dvVM.Object, []any{tmpl}, "spec", "dataVolumeTemplates")
-	_ = unstructured.SetNestedSlice(dvVM.Object, []any{
-		map[string]any{"name": "rootdisk", "disk": map[string]any{"bus": "virtio"}},
-		map[string]any{"name": "data", "disk": map[string]any{"bus": "virtio"}},
-	}, "spec", "template", "spec", "domain", "devices", "disks")
-	_ = unstructured.SetNestedSlice(dvVM.Object, []any{
-		map[string]any{"name": "rootdisk", "containerDisk": map[string]any{"image": "quay.io/containerdisks/fedora:41"}},
-		map[string]any{"name": "data", "dataVolume": map[string]any{"name": "dv-1-data"}},
-	}, "spec", "template", "spec", "volumes")
+	dvVM := vmWithDataVolume(t, "dv-1", "sim.virtwork.io/fault", "DataVolumeFailed")
 	objs := []*unstructured.Unstructured{vm(t, "pull-1", "sim.virtwork.io/fault", "ErrImagePull"), dvVM}
 
 	start := time.Now()

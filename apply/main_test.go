@@ -103,6 +103,29 @@ spec:
 	return u
 }
 
+// vmWithDataVolume is vm with a blank data disk from a DataVolume
+// template, NAME-data, as render makes for the disk workload.
+func vmWithDataVolume(t testing.TB, name string, annotations ...string) *unstructured.Unstructured {
+	u := vm(t, name, annotations...)
+	tmpl := map[string]any{
+		"metadata": map[string]any{"name": name + "-data"},
+		"spec": map[string]any{
+			"storage": map[string]any{"resources": map[string]any{"requests": map[string]any{"storage": "1Gi"}}},
+			"source":  map[string]any{"blank": map[string]any{}},
+		},
+	}
+	_ = unstructured.SetNestedSlice(u.Object, []any{tmpl}, "spec", "dataVolumeTemplates")
+	_ = unstructured.SetNestedSlice(u.Object, []any{
+		map[string]any{"name": "rootdisk", "disk": map[string]any{"bus": "virtio"}},
+		map[string]any{"name": "data", "disk": map[string]any{"bus": "virtio"}},
+	}, "spec", "template", "spec", "domain", "devices", "disks")
+	_ = unstructured.SetNestedSlice(u.Object, []any{
+		map[string]any{"name": "rootdisk", "containerDisk": map[string]any{"image": "quay.io/containerdisks/fedora:41"}},
+		map[string]any{"name": "data", "dataVolume": map[string]any{"name": name + "-data"}},
+	}, "spec", "template", "spec", "volumes")
+	return u
+}
+
 func secret(t testing.TB, name, data string) *unstructured.Unstructured {
 	return parse(t, fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata: {name: %s}\nstringData: {userdata: %q}\n", name, data))
 }
@@ -201,6 +224,20 @@ func (e *env) names(gvr schema.GroupVersionResource) []string {
 		if it.GetDeletionTimestamp() == nil {
 			out = append(out, it.GetName())
 		}
+	}
+	return out
+}
+
+// allNames is names, Terminating objects included.
+func (e *env) allNames(gvr schema.GroupVersionResource) []string {
+	e.t.Helper()
+	list, err := e.kc.Dynamic.Resource(gvr).Namespace(e.ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, it := range list.Items {
+		out = append(out, it.GetName())
 	}
 	return out
 }

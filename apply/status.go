@@ -42,11 +42,13 @@ var statusKinds = []schema.GroupKind{kvstatus.VirtualMachineGK, {Kind: "Secret"}
 // render, -f or -k), else the live objects --selector matches, else the
 // inventory's; filtered by --selector. exists says whether the inventory
 // exists.
-func (e *engine) statusSet(ctx context.Context, objs []*unstructured.Unstructured, inv inventory.Inventory, opts StatusOptions) (ids object.ObjMetadataSet, exists bool, err error) {
-	ids, exists, err = inventory.NewClient(e.kc.Dynamic, inv).Load(ctx)
+func (e *engine) statusSet(ctx context.Context, objs []*unstructured.Unstructured, inv inventory.Inventory, opts StatusOptions) (ids object.ObjMetadataSet, exists bool, bad []string, err error) {
+	invClient := inventory.NewClient(e.kc.Dynamic, inv)
+	ids, exists, err = invClient.Load(ctx)
 	if err != nil {
-		return nil, false, e.explain(err)
+		return nil, false, nil, e.explain(err)
 	}
+	ids, bad = e.usableEntries(inv, invClient, ids)
 	matches := func(l map[string]string) bool { return opts.Selector == nil || opts.Selector.Matches(labels.Set(l)) }
 	switch {
 	case len(objs) > 0:
@@ -58,7 +60,7 @@ func (e *engine) statusSet(ctx context.Context, objs []*unstructured.Unstructure
 		}
 		_, items, err := e.prepare(picked, inv.Namespace)
 		if err != nil {
-			return nil, exists, err
+			return nil, exists, bad, err
 		}
 		ids = ids[:0:0]
 		for _, it := range items {
@@ -67,7 +69,7 @@ func (e *engine) statusSet(ctx context.Context, objs []*unstructured.Unstructure
 	case opts.Selector != nil:
 		lives, err := e.listLive(ctx, inv.Namespace, e.served(statusKinds))
 		if err != nil {
-			return nil, exists, err
+			return nil, exists, bad, err
 		}
 		ids = ids[:0:0]
 		for id, l := range lives {
@@ -76,7 +78,7 @@ func (e *engine) statusSet(ctx context.Context, objs []*unstructured.Unstructure
 			}
 		}
 	}
-	return ids, exists, nil
+	return ids, exists, bad, nil
 }
 
 // StatusReport and ObjectStatus live in package event, for the printer.
@@ -97,11 +99,11 @@ func Status(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructu
 		opts.WaitFor = kvstatus.WaitForReady
 	}
 	e := newEngine(kc, event.CommandStatus, false, nil)
-	ids, exists, err := e.statusSet(ctx, objs, inv, opts)
+	ids, exists, bad, err := e.statusSet(ctx, objs, inv, opts)
 	if err != nil {
 		return nil, err
 	}
-	report := &StatusReport{Name: inv.Name, Namespace: inv.Namespace, InventoryID: inv.ID(), Exists: exists}
+	report := &StatusReport{Name: inv.Name, Namespace: inv.Namespace, InventoryID: inv.ID(), Exists: exists, BadEntries: bad}
 	byKind := map[schema.GroupKind]map[string]*unstructured.Unstructured{}
 	for _, gk := range groupKinds(ids) {
 		m, err := e.mapping(gk, "")
@@ -191,7 +193,7 @@ func WaitStatus(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstr
 		return nil, err
 	}
 	e := newEngine(kc, event.CommandStatus, false, sink)
-	ids, _, err := e.statusSet(ctx, objs, inv, opts)
+	ids, _, _, err := e.statusSet(ctx, objs, inv, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -35,6 +35,8 @@ type target struct {
 	active          bool
 	status, message string
 	done            bool
+	// vanished: to be applied, but deleted during the wait (done).
+	vanished bool
 }
 
 // waiter follows the status watcher's events for a set of objects from
@@ -114,13 +116,14 @@ func (w *waiter) signal() {
 
 // resolveMissing settles the targets the watch's first LIST did not
 // report: the watch says nothing about objects that are not there, so
-// objects to be gone that a fresh LIST no longer finds are gone. (Objects
-// the LIST finds are in the watch too, and their events follow.)
+// objects that a fresh LIST no longer finds are gone (to be deleted) or
+// vanished (applied, then deleted by someone else). (Objects the LIST
+// finds are in the watch too, and their events follow.)
 func (w *waiter) resolveMissing(ctx context.Context) {
 	w.mu.Lock()
 	var missing object.ObjMetadataSet
 	for id, t := range w.targets {
-		if t.gone && t.status == "" {
+		if t.status == "" {
 			missing = append(missing, id)
 		}
 	}
@@ -159,13 +162,17 @@ func (w *waiter) update(rs *pollevent.ResourceStatus, ifUnknown bool) {
 	if rs.Error != nil {
 		st, msg = event.StatusUnknown, rs.Error.Error()
 	}
+	if !t.gone && rs.Status == status.NotFoundStatus {
+		// Applied, then deleted: waiting for it cannot end well.
+		t.vanished, msg = true, "deleted during the wait (by someone else, or with its namespace)"
+	}
 	changed := st != t.status || msg != t.message
 	t.status, t.message = st, msg
 	var done bool
 	if t.gone {
 		done = rs.Status == status.NotFoundStatus
 	} else {
-		done = rs.Status == status.CurrentStatus || rs.Status == status.FailedStatus
+		done = rs.Status == status.CurrentStatus || rs.Status == status.FailedStatus || t.vanished
 	}
 	if done != t.done {
 		t.done = done

@@ -20,6 +20,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -43,6 +44,13 @@ const (
 	ManagedByLabel = "app.kubernetes.io/managed-by"
 	InstanceLabel  = "virtwork/instance"
 )
+
+// CreatedByAnnotation marks a Namespace that virtwork created (never one
+// that existed before): its value is the inventory id of the instance whose
+// apply created it. Only such a namespace may be deleted by destroy
+// --delete-namespace; render's managed-by label says nothing about who
+// created a namespace.
+const CreatedByAnnotation = "virtwork/created-by"
 
 var configMaps = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 
@@ -98,6 +106,39 @@ func Owner(id string) string {
 	return fmt.Sprintf("inventory %q", id)
 }
 
+// MaxEntryBytes bounds the inventory's entries (see CheckFits), with room
+// to spare under etcd's default request limit of 1.5 MiB (--max-request-bytes
+// 1572864), which one ConfigMap must fit in. Measured against the local
+// cluster (kube-apiserver v1.37.2, etcd defaults): a ConfigMap of N entries
+// of K-byte keys is accepted up to N*(K+6..7) ≈ 1,572,000 bytes (19,368
+// entries of 75 bytes; 11,731 of 127), and refused above with "etcdserver:
+// request is too large".
+const MaxEntryBytes = 1_400_000
+
+// entryOverhead is what an entry costs besides its key (measured, rounded up).
+const entryOverhead = 8
+
+// CheckFits reports a set of objects that one inventory ConfigMap cannot
+// record: an entry longer than a ConfigMap key may be, or entries that
+// together exceed MaxEntryBytes. Apply checks before changing anything,
+// so that it never fails at the inventory write once objects exist.
+func (i Inventory) CheckFits(objs object.ObjMetadataSet) error {
+	total := 0
+	for _, id := range objs {
+		key := id.String()
+		if errs := validation.IsConfigMapKey(key); len(errs) > 0 {
+			return fmt.Errorf("%s %q cannot be recorded in the inventory: its entry %q is %d characters, more than a ConfigMap key may have (%d): shorten its name or the namespace",
+				id.GroupKind.Kind, id.Name, key, len(key), validation.DNS1123SubdomainMaxLength)
+		}
+		total += len(key) + entryOverhead
+	}
+	if total > MaxEntryBytes {
+		return fmt.Errorf("%d objects are more than one inventory can record (about %d bytes of entries; the limit is %d, under etcd's 1.5 MiB per object): split the set across namespaces (-n), one instance each",
+			len(objs), total, MaxEntryBytes)
+	}
+	return nil
+}
+
 // ConfigMap is an empty inventory ConfigMap for the instance.
 func (i Inventory) ConfigMap() *unstructured.Unstructured {
 	u := &unstructured.Unstructured{}
@@ -124,6 +165,7 @@ type Client struct {
 	inv  Inventory
 	cms  dynamic.ResourceInterface
 	live *unstructured.Unstructured // as last read or written; nil if absent
+	bad  []BadEntry                 // entries the last Load skipped
 }
 
 // NewClient returns a Client for inv.
@@ -145,12 +187,55 @@ func (c *Client) Load(ctx context.Context) (object.ObjMetadataSet, bool, error) 
 		return nil, false, fmt.Errorf("ConfigMap %s/%s is not the inventory of virtwork instance %q (its inventory id is %q, want %q): rename or remove it, or pick another --name",
 			c.inv.Namespace, c.inv.ConfigMapName(), c.inv.Name, id, c.inv.ID())
 	}
-	objs, err := cliinv.WrapInventoryObj(live).Load()
-	if err != nil {
-		return nil, false, fmt.Errorf("reading inventory ConfigMap %s/%s: %w", c.inv.Namespace, c.inv.ConfigMapName(), err)
-	}
-	c.live = live
+	objs, bad := c.parse(live)
+	c.live, c.bad = live, bad
 	return objs, true, nil
+}
+
+// BadEntry is an inventory entry that names nothing virtwork can act on:
+// a key that does not parse, or an object outside the inventory's
+// namespace (a cluster-scoped kind, another namespace).
+type BadEntry struct {
+	Key, Reason string
+}
+
+// Report says what is wrong with the entry and how to remove it.
+func (b BadEntry) Report(inv Inventory) string {
+	path := strings.NewReplacer("~", "~0", "/", "~1").Replace(b.Key)
+	return fmt.Sprintf(`inventory entry %q: %s; skipped, and dropped at the next inventory write (to remove it now: kubectl patch configmap -n %s %s --type json -p '[{"op":"remove","path":"/data/%s"}]')`,
+		b.Key, b.Reason, inv.Namespace, inv.ConfigMapName(), path)
+}
+
+// BadEntries are the entries the last Load skipped.
+func (c *Client) BadEntries() []BadEntry { return c.bad }
+
+// parse reads the entries of an inventory ConfigMap (cli-utils' format:
+// one data key per object, namespace_name_group_kind), keeping aside those
+// that cannot name an object of the instance, so that one hand-edited or
+// foreign entry does not block status, apply and destroy.
+func (c *Client) parse(live *unstructured.Unstructured) (object.ObjMetadataSet, []BadEntry) {
+	data, _, _ := unstructured.NestedStringMap(live.Object, "data")
+	keys := make([]string, 0, len(data))
+	for k := range data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var objs object.ObjMetadataSet
+	var bad []BadEntry
+	for _, k := range keys {
+		id, err := object.ParseObjMetadata(k)
+		switch {
+		case err != nil || id.Name == "" || id.GroupKind.Kind == "":
+			bad = append(bad, BadEntry{k, "not namespace_name_group_kind"})
+		case id.Namespace == "":
+			bad = append(bad, BadEntry{k, "a cluster-scoped object; virtwork manages only objects in namespace " + c.inv.Namespace})
+		case id.Namespace != c.inv.Namespace:
+			bad = append(bad, BadEntry{k, "an object in namespace " + id.Namespace + "; this inventory holds only objects in namespace " + c.inv.Namespace})
+		default:
+			objs = append(objs, id)
+		}
+	}
+	return objs, bad
 }
 
 // Save records objs as the inventory, creating the ConfigMap if Load found
@@ -186,7 +271,7 @@ func (c *Client) Save(ctx context.Context, objs object.ObjMetadataSet) error {
 	case err != nil:
 		return fmt.Errorf("writing inventory ConfigMap %s/%s: %w", c.inv.Namespace, c.inv.ConfigMapName(), err)
 	}
-	c.live = saved
+	c.live, c.bad = saved, nil
 	return nil
 }
 

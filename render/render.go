@@ -75,6 +75,7 @@ func Render(cfg *config.Config, workloads []workload.Workload) ([]*unstructured.
 	}
 
 	var secrets, services, vms []*unstructured.Unstructured
+	total := 0
 	for _, w := range selected {
 		multiRole := len(w.Roles) > 1
 		for _, role := range w.Roles {
@@ -84,6 +85,11 @@ func Render(cfg *config.Config, workloads []workload.Workload) ([]*unstructured.
 			}
 			if res.count == 0 {
 				continue
+			}
+			// Counted before any VM is built, so that memory stays bounded.
+			if total += res.count; total > config.MaxVMs {
+				return nil, fmt.Errorf("render: workload %s brings the set to %d VMs, more than %d, the most one instance can hold: lower --vm-count or the workloads' counts, or split the load across namespaces (-n), one instance each",
+					w.Name, total, config.MaxVMs)
 			}
 			roleName := ""
 			if multiRole {

@@ -438,6 +438,8 @@ func TestRenderErrors(t *testing.T) {
 		{"bad disk name", config.Config{}, []workload.Workload{{Name: "w", Roles: []workload.Role{{Name: "r", VMCount: 1, DataDisks: []workload.DataDisk{{Name: "Data"}}}}}}, `data disk name "Data" is invalid`},
 		{"reserved disk name", config.Config{}, []workload.Workload{{Name: "w", Roles: []workload.Role{{Name: "r", VMCount: 1, DataDisks: []workload.DataDisk{{Name: "rootdisk"}}}}}}, `"rootdisk" is reserved`},
 		{"service of unknown role", config.Config{}, []workload.Workload{{Name: "w", Roles: []workload.Role{{Name: "r", VMCount: 1}}, Services: []workload.Service{{Name: "s", Role: "x"}}}}, `selects role "x"`},
+		{"too many VMs in all", config.Config{VMCount: config.MaxVMs / 2}, nil, "brings the set to 37500 VMs, more than 25000"},
+		{"too many VMs in CUE", config.Config{}, []workload.Workload{{Name: "w", Roles: []workload.Role{{Name: "r", VMCount: 10_000_000}}}}, "10000000 VMs, more than 25000"},
 		{"long disk name collides", config.Config{}, []workload.Workload{{Name: "w", Roles: []workload.Role{{Name: "r", VMCount: 1, DataDisks: []workload.DataDisk{{Name: long[:63]}, {Name: long[:63]}}}}}}, "both named"},
 	}
 	for _, tt := range tests {
@@ -488,10 +490,12 @@ func TestNamesAtScale(t *testing.T) {
 		{Name: long[:59] + "x", Roles: []workload.Role{{Name: "main", VMCount: 1}}},
 		{Name: "cpu", Roles: []workload.Role{{Name: "main", VMCount: 1}}},
 	}
-	objs := mustRender(t, &config.Config{VMCount: 10000}, ws)
+	// As many VMs as one render may hold; the long workload's have 5-digit
+	// numbers.
+	objs := mustRender(t, &config.Config{VMCount: 2500, PerWorkload: map[string]config.WorkloadSettings{long: {VMCount: ptr(10000)}}}, ws)
 	vms := byKind(objs, "VirtualMachine")
-	if len(vms) != 40000 {
-		t.Fatalf("%d VMs, want 40000", len(vms))
+	if len(vms) != config.MaxVMs {
+		t.Fatalf("%d VMs, want %d", len(vms), config.MaxVMs)
 	}
 	seen := map[string]bool{}
 	check := func(kind, n string) {
@@ -518,7 +522,7 @@ func TestNamesAtScale(t *testing.T) {
 	if n := vms[0].GetName(); !strings.HasPrefix(n, long[:40]) || !strings.HasSuffix(n, "-1") {
 		t.Errorf("first VM is %q, want the workload name cut short, a hash and -1", n)
 	}
-	if got := vms[30000].GetName(); got != "cpu-1" {
+	if got := vms[22500].GetName(); got != "cpu-1" {
 		t.Errorf("short names are not cut: %q", got)
 	}
 }

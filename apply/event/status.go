@@ -7,6 +7,10 @@ type StatusReport struct {
 	InventoryID string         `json:"inventoryID"`
 	Exists      bool           `json:"exists"` // the inventory exists
 	Objects     []ObjectStatus `json:"objects"`
+	// BadEntries report inventory entries that name nothing virtwork can
+	// act on (malformed, cluster-scoped, another namespace), with how to
+	// remove them.
+	BadEntries []string `json:"badEntries,omitempty"`
 }
 
 // ObjectStatus is one object's live status, as the apply wait computes it.

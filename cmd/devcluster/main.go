@@ -32,6 +32,7 @@ func run() error {
 	flag.DurationVar(&st.BootJitter, "boot-jitter", 2*time.Second, "random extra boot time per VM, up to this")
 	flag.DurationVar(&st.AgentDelay, "agent-delay", 2*time.Second, "time from Ready to AgentConnected")
 	flag.DurationVar(&st.DataVolumeDelay, "dv-delay", 2*time.Second, "time from a DataVolume's creation to Succeeded")
+	flag.DurationVar(&st.ShutdownDelay, "shutdown-delay", time.Second, "time a deleted VMI takes to go away (its guest shutting down)")
 	flag.BoolVar(&st.WaitForFirstConsumer, "wait-for-first-consumer", false, "keep DataVolumes in WaitForFirstConsumer until their VM starts")
 	flag.StringVar(&fault, "fault", "", fmt.Sprintf("fault for every VM: one of %v (per VM: annotation %s)", kubevirtsim.Faults, kubevirtsim.FaultAnnotation))
 	flag.BoolVar(&quiet, "quiet", false, "do not log the simulator's errors")
@@ -71,8 +72,8 @@ func run() error {
 	}()
 	logf("devcluster: kube-apiserver %s at %s, ready in %s", testcluster.KubeAPIServerVersion, c.Host(), c.StartupTime().Round(time.Millisecond))
 	logf("devcluster: CRD schemas: %s", c.Schemas())
-	logf("devcluster: simulator: boot %s (+ up to %s), agent %s later, DataVolumes %s; fault %q",
-		st.BootDelay, st.BootJitter, st.AgentDelay, st.DataVolumeDelay, st.Fault)
+	logf("devcluster: simulator: boot %s (+ up to %s), agent %s later, DataVolumes %s, shutdown %s; fault %q",
+		st.BootDelay, st.BootJitter, st.AgentDelay, st.DataVolumeDelay, st.ShutdownDelay, st.Fault)
 	logf("devcluster: logs in %s; Ctrl-C stops and removes everything", c.Dir())
 	// The one line for stdout, so `eval "$(...)"`-style use stays possible.
 	fmt.Printf("export KUBECONFIG=%s\n", c.Kubeconfig())

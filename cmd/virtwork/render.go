@@ -128,6 +128,16 @@ func (c *renderCmd) render(e *env) error {
 	return err
 }
 
+// loadWorkloads evaluates the built-in workloads and cfg's --workload-dir,
+// within the limits the environment sets (see workload.LimitsFromEnv).
+func loadWorkloads(cfg *config.Config, getenv func(string) (string, bool)) ([]workload.Workload, error) {
+	lim, err := workload.LimitsFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return workload.Load(workload.LoadOptions{Dir: cfg.WorkloadDir, Input: workload.Input{Namespace: cfg.Namespace}, Limits: lim})
+}
+
 // renderFromConfig is the path from settings to objects that render,
 // apply, diff and status share.
 func renderFromConfig(flags config.Flags, e *env) ([]*unstructured.Unstructured, *config.Config, error) {
@@ -136,7 +146,7 @@ func renderFromConfig(flags config.Flags, e *env) ([]*unstructured.Unstructured,
 		return nil, nil, err
 	}
 	start := time.Now()
-	wls, err := workload.Load(workload.LoadOptions{Dir: cfg.WorkloadDir, Input: workload.Input{Namespace: cfg.Namespace}})
+	wls, err := loadWorkloads(cfg, e.getenv)
 	if err != nil {
 		return nil, nil, err
 	}

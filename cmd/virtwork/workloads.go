@@ -27,7 +27,7 @@ func (c *workloadsListCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	wls, err := workload.Load(workload.LoadOptions{Dir: cfg.WorkloadDir, Input: workload.Input{Namespace: cfg.Namespace}})
+	wls, err := loadWorkloads(cfg, e.getenv)
 	if err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func (c *workloadsShowCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	wls, err := workload.Load(workload.LoadOptions{Dir: cfg.WorkloadDir, Input: workload.Input{Namespace: cfg.Namespace}})
+	wls, err := loadWorkloads(cfg, e.getenv)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,12 @@ package config
 
 import "k8s.io/apimachinery/pkg/api/resource"
 
+// MaxVMs is the most VMs one render (and so one instance) may hold. It
+// bounds render's memory (about 300 MiB at 25,000 VMs) and matches what one
+// inventory can record in the default namespace (inventory.MaxEntryBytes;
+// apply checks the exact size, which depends on the names).
+const MaxVMs = 25_000
+
 // Defaults for settings whose resolution render finishes (see Config).
 const (
 	DefaultNamespace          = "virtwork"

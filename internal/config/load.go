@@ -389,6 +389,9 @@ func parseCount(p *string) (int, error) {
 	if n < 1 {
 		return 0, errors.New("must be 1 or more")
 	}
+	if n > MaxVMs {
+		return 0, fmt.Errorf("more than %d, the most VMs one instance can hold: split the load across namespaces (-n), one instance each", MaxVMs)
+	}
 	return n, nil
 }
 

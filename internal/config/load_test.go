@@ -148,6 +148,7 @@ func TestBadInput(t *testing.T) {
 	bad := "Bad_NS"
 	user := "fedora"
 	badQty := "2GG"
+	huge := 10_000_000
 	missing := filepath.Join(dir, "nope.yaml")
 	cases := []struct {
 		name  string
@@ -157,6 +158,7 @@ func TestBadInput(t *testing.T) {
 		want  string
 	}{
 		{"negative count", Flags{VMCount: &neg}, env(), "", `--vm-count "-1": must be 1 or more`},
+		{"count beyond one instance", Flags{VMCount: &huge}, env(), "", `--vm-count "10000000": more than 25000, the most VMs one instance can hold: split the load across namespaces (-n), one instance each`},
 		{"zero cores", Flags{CPUCores: &zero}, env(), "", `--cpu-cores "0": must be 1 or more`},
 		{"bad env count", Flags{}, env("VIRTWORK_VM_COUNT", "many"), "", `VIRTWORK_VM_COUNT "many": not a whole number`},
 		{"bad quantity", Flags{Memory: &badQty}, env(), "", `--memory "2GG": not a Kubernetes quantity`},

@@ -78,6 +78,9 @@ type Settings struct {
 	// WaitForFirstConsumer keeps DataVolumes in WaitForFirstConsumer until
 	// their VM's VMI exists, as with a storage class of that binding mode.
 	WaitForFirstConsumer bool
+	// ShutdownDelay is the time a deleted VMI takes to go away: KubeVirt
+	// keeps its finalizer until the guest has stopped. 0: at once.
+	ShutdownDelay time.Duration
 	// Fault applies to every VM without a fault annotation.
 	Fault Fault
 }
@@ -109,7 +112,8 @@ type Simulator struct {
 	mu         sync.Mutex
 	namespaces map[string]Settings
 	clocks     map[string]*vmClock
-	orphaned   map[types.UID]bool // VMs deleted with propagationPolicy Orphan
+	orphaned   map[types.UID]bool      // VMs deleted with propagationPolicy Orphan
+	stopping   map[types.UID]time.Time // VMIs being deleted: when seen so
 
 	nsf    *namespaceFinalizer
 	synced chan struct{}
@@ -150,6 +154,7 @@ func New(restConfig *rest.Config, cfg Config) (*Simulator, error) {
 		namespaces: map[string]Settings{},
 		clocks:     map[string]*vmClock{},
 		orphaned:   map[types.UID]bool{},
+		stopping:   map[types.UID]time.Time{},
 		synced:     make(chan struct{}),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[string](),
@@ -314,7 +319,7 @@ func (st Settings) Validate() error {
 	if st.Fault != NoFault && !validFault(st.Fault) {
 		return fmt.Errorf("kubevirtsim: unknown fault %q (want one of %v)", st.Fault, Faults)
 	}
-	if st.BootDelay < 0 || st.BootJitter < 0 || st.AgentDelay < 0 || st.DataVolumeDelay < 0 {
+	if st.BootDelay < 0 || st.BootJitter < 0 || st.AgentDelay < 0 || st.DataVolumeDelay < 0 || st.ShutdownDelay < 0 {
 		return fmt.Errorf("kubevirtsim: negative delay in %+v", st)
 	}
 	return nil

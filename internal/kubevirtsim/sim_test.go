@@ -581,3 +581,39 @@ func deleteNamespaceAndWait(t testing.TB, e *env) {
 		return ""
 	})
 }
+
+// A deleted VMI stays, Terminating, while its guest shuts down
+// (ShutdownDelay); a VM deleted in the foreground goes only after it, as
+// with the garbage collector and virt-handler on a real cluster.
+func TestVMIShutdownHoldsAForegroundDeletion(t *testing.T) {
+	const delay = 1500 * time.Millisecond
+	e := setup(t, kubevirtsim.Settings{ShutdownDelay: delay})
+	e.create(vm("slow", "Always", nil))
+	waitPrintable(t, e, "slow", "Running")
+	vmi, err := e.get(vmis, "slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(vmi.GetFinalizers(), kubevirtsim.VMIFinalizer) {
+		t.Errorf("VMI finalizers %v, want %s", vmi.GetFinalizers(), kubevirtsim.VMIFinalizer)
+	}
+	policy := metav1.DeletePropagationForeground
+	start := time.Now()
+	if err := e.dyn.Resource(vms).Namespace(e.ns).Delete(context.Background(), "slow", metav1.DeleteOptions{PropagationPolicy: &policy}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, func() string {
+		_, errVMI := e.get(vmis, "slow")
+		_, errVM := e.get(vms, "slow")
+		switch {
+		case apierrors.IsNotFound(errVM) && errVMI == nil:
+			t.Fatal("the VM went before its VMI")
+		case !apierrors.IsNotFound(errVM):
+			return fmt.Sprintf("VM still there (%v); VMI: %v", errVM, errVMI)
+		}
+		return ""
+	})
+	if elapsed := time.Since(start); elapsed < delay {
+		t.Errorf("VM gone %s after the delete, before the VMI's %s shutdown", elapsed, delay)
+	}
+}

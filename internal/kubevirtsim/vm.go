@@ -83,14 +83,19 @@ func (s *Simulator) reconcile(ctx context.Context, key string) (time.Duration, e
 		return 0, err
 	}
 	vm := asUnstructured(obj)
+	// A VMI being deleted (its VM's name) stops first, VM or not.
+	stopIn, err := s.stopVMI(ctx, key)
+	if err != nil {
+		return 0, err
+	}
 	if !exists || vm == nil {
 		// No garbage collector runs with a bare API server: delete the
 		// VM's dependents here, as the owner references ask.
 		s.forget(key)
-		return 0, s.deleteDependents(ctx, namespace, name)
+		return stopIn, s.deleteDependents(ctx, namespace, name)
 	}
 	if vm.GetDeletionTimestamp() != nil {
-		return 0, s.finishDeletion(ctx, vm)
+		return stopIn, s.finishDeletion(ctx, vm)
 	}
 	now := time.Now()
 	st := s.settingsFor(namespace)
@@ -153,7 +158,9 @@ func (s *Simulator) reconcile(ctx context.Context, key string) (time.Duration, e
 	}
 
 	wantVMI := wantsRunning(vm) && faultErr == nil && fault != Failure && dvsStartable
+	stoppingVMI := vmiExists && vmi.GetDeletionTimestamp() != nil
 	switch {
+	case stoppingVMI:
 	case !wantVMI && vmiExists:
 		s.writes.Add(1)
 		if err := s.dyn.Resource(VirtualMachineInstances).Namespace(namespace).Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
@@ -174,7 +181,10 @@ func (s *Simulator) reconcile(ctx context.Context, key string) (time.Duration, e
 		now = time.Now()
 		p.now = now
 	}
-	if vmiExists {
+	if stoppingVMI {
+		// Shutting down (stopVMI): no status changes, no new VMI yet.
+		p.after(stopIn)
+	} else if vmiExists {
 		if clk.vmiUID != vmi.GetUID() {
 			clk.vmiUID, clk.bootStart = vmi.GetUID(), time.Time{}
 		}
@@ -333,6 +343,8 @@ func (s *Simulator) createVMI(ctx context.Context, vm *unstructured.Unstructured
 		"name":            vm.GetName(),
 		"namespace":       vm.GetNamespace(),
 		"ownerReferences": controllerRef(vm),
+		// KubeVirt removes it once the guest has stopped (stopVMI).
+		"finalizers": []any{VMIFinalizer},
 	}
 	labels := map[string]any{"kubevirt.io/vm": vm.GetName()}
 	if l, ok := meta["labels"].(map[string]any); ok {
@@ -359,6 +371,52 @@ func (s *Simulator) createVMI(ctx context.Context, vm *unstructured.Unstructured
 		return nil, fmt.Errorf("creating VMI: %w", err)
 	}
 	return created, nil
+}
+
+// VMIFinalizer is the finalizer KubeVirt puts on every VMI
+// (kubevirt.io/api core/v1 VirtualMachineInstanceFinalizer); virt-handler
+// removes it once the guest has stopped.
+const VMIFinalizer = "kubevirt.io/foregroundDeleteVirtualMachine"
+
+// stopVMI plays virt-handler for the VMI named by key if it is being
+// deleted: the guest takes ShutdownDelay to stop, then the finalizer is
+// removed and the VMI goes. It returns how long until then (0: done, or
+// nothing to stop).
+func (s *Simulator) stopVMI(ctx context.Context, key string) (time.Duration, error) {
+	vmi, ok := s.cachedVMI(key)
+	if !ok || vmi.GetDeletionTimestamp() == nil || !slices.Contains(vmi.GetFinalizers(), VMIFinalizer) {
+		return 0, nil
+	}
+	now := time.Now()
+	s.mu.Lock()
+	since, seen := s.stopping[vmi.GetUID()]
+	if !seen {
+		since = now
+		s.stopping[vmi.GetUID()] = since
+	}
+	s.mu.Unlock()
+	if left := s.settingsFor(vmi.GetNamespace()).ShutdownDelay - now.Sub(since); left > 0 {
+		return left, nil
+	}
+	kept := slices.DeleteFunc(slices.Clone(vmi.GetFinalizers()), func(f string) bool { return f == VMIFinalizer })
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"finalizers": kept, "resourceVersion": vmi.GetResourceVersion()}})
+	if err != nil {
+		return 0, err
+	}
+	s.writes.Add(1)
+	_, err = s.dyn.Resource(VirtualMachineInstances).Namespace(vmi.GetNamespace()).Patch(ctx, vmi.GetName(), types.MergePatchType, patch, metav1.PatchOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case apierrors.IsConflict(err):
+		return 0, nil // a newer version's event brings the VM back
+	case err != nil:
+		return 0, fmt.Errorf("removing the VMI's finalizer: %w", err)
+	}
+	s.mu.Lock()
+	delete(s.stopping, vmi.GetUID())
+	s.mu.Unlock()
+	return 0, nil
 }
 
 // finishDeletion plays the garbage collector for a VM deleted with
@@ -457,6 +515,9 @@ func (s *Simulator) deleteDependents(ctx context.Context, namespace, name string
 	for _, d := range deps {
 		if s.isOrphaned(d.obj) {
 			continue // released by an orphaning deletion; the cache lags
+		}
+		if d.obj.GetDeletionTimestamp() != nil {
+			continue // going already
 		}
 		s.writes.Add(1)
 		err := s.dyn.Resource(d.gvr).Namespace(namespace).Delete(ctx, d.obj.GetName(), metav1.DeleteOptions{})

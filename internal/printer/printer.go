@@ -534,6 +534,9 @@ func Status(w io.Writer, r *event.StatusReport, format Format) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	}
+	for _, b := range r.BadEntries {
+		fmt.Fprintf(w, "warning: %s\n", b)
+	}
 	if !r.Exists && len(r.Objects) == 0 {
 		_, err := fmt.Fprintf(w, "no instance %q in namespace %s (nothing applied)\n", r.Name, r.Namespace)
 		return err

@@ -29,6 +29,8 @@ type LoadOptions struct {
 	// next to the built-ins. Empty means built-ins only.
 	Dir   string
 	Input Input
+	// Limits bound the evaluation (see Limits).
+	Limits Limits
 }
 
 // cuePackage is the package clause of every workload file; a user file
@@ -56,7 +58,11 @@ func Load(opts LoadOptions) ([]Workload, error) {
 	if err != nil {
 		return nil, err
 	}
-	return evaluate(srcs, opts.Input)
+	what := "the built-in workloads"
+	if opts.Dir != "" {
+		what = "--workload-dir " + opts.Dir
+	}
+	return guarded(opts.Limits, what, func() ([]Workload, error) { return evaluate(srcs, opts.Input) })
 }
 
 func readSources(dir string) ([]source, error) {
