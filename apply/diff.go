@@ -116,7 +116,7 @@ func Diff(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructure
 		return false, ctx.Err()
 	}
 	if nsObj != nil {
-		if p, ok := e.diffNamespace(ctx, nsObj); ok {
+		if p, ok := e.diffNamespace(ctx, nsObj, inv); ok {
 			pairs = append([]pair{{id: object.ObjMetadata{GroupKind: namespaceGK, Name: nsObj.GetName()}, from: p[0], to: p[1]}}, pairs...)
 		}
 	}
@@ -148,16 +148,31 @@ func Diff(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructure
 	return changed, nil
 }
 
-// diffNamespace returns the live Namespace and a dry run of applying it;
-// not ok when the user may not read it (a namespace-scoped user).
-func (e *engine) diffNamespace(ctx context.Context, ns *unstructured.Unstructured) ([2]*unstructured.Unstructured, bool) {
+// diffNamespace returns the live Namespace and a dry run of what apply
+// would do to it (see ensureNamespace); not ok when apply would leave it as
+// it is (it existed before virtwork) or the user may not read it (a
+// namespace-scoped user).
+func (e *engine) diffNamespace(ctx context.Context, ns *unstructured.Unstructured, inv inventory.Inventory) ([2]*unstructured.Unstructured, bool) {
 	client := e.kc.Dynamic.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"})
 	live, err := client.Get(ctx, ns.GetName(), metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
+	createdBy := inv.ID()
+	switch {
+	case apierrors.IsNotFound(err):
 		live = nil
-	} else if err != nil {
+	case err != nil:
 		return [2]*unstructured.Unstructured{}, false
+	case live.GetAnnotations()[inventory.CreatedByAnnotation] == "":
+		return [2]*unstructured.Unstructured{}, false
+	default:
+		createdBy = live.GetAnnotations()[inventory.CreatedByAnnotation]
 	}
+	ns = ns.DeepCopy()
+	annotations := ns.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[inventory.CreatedByAnnotation] = createdBy
+	ns.SetAnnotations(annotations)
 	out, err := client.Apply(ctx, ns.GetName(), ns, metav1.ApplyOptions{FieldManager: FieldManager, DryRun: []string{metav1.DryRunAll}})
 	if err != nil {
 		return [2]*unstructured.Unstructured{}, false
