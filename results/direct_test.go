@@ -15,7 +15,6 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -44,17 +43,16 @@ func instance(t testing.TB, c *testcluster.Cluster, counts map[string]int) strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	var objs []*unstructured.Unstructured
+	// With the ServiceMonitor, which the API server validates against the
+	// operator's CRD.
+	cfg := &config.Config{Namespace: ns, ServiceMonitor: true, PerWorkload: map[string]config.WorkloadSettings{}}
 	for name, n := range counts {
-		cfg := &config.Config{Namespace: ns, Workloads: []string{name}, VMCount: n}
-		set, err := render.Render(cfg, wls)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(objs) > 0 {
-			set = set[1:] // one Namespace
-		}
-		objs = append(objs, set...)
+		cfg.Workloads = append(cfg.Workloads, name)
+		cfg.PerWorkload[name] = config.WorkloadSettings{VMCount: &n}
+	}
+	objs, err := render.Render(cfg, wls)
+	if err != nil {
+		t.Fatal(err)
 	}
 	kc, err := kube.New(kube.Options{Kubeconfig: c.Kubeconfig(), Namespace: ns})
 	if err != nil {
