@@ -161,10 +161,11 @@ func exporterScript(t testing.TB) string {
 // serve runs an exporter for each VM at its address in the namespace,
 // serving files (name -> content): the guest's own exporter
 // (cue/virtwork-exporter.py, a real process per address) when the tree
-// has it, else a stand-in serving the files in the same text format.
-func serve(t testing.TB, ns *netnstest.Netns, addrs map[string]string, files map[string]map[string]string) {
+// has it and guestExporter is set, else a stand-in serving the files in
+// the same text format.
+func serve(t testing.TB, ns *netnstest.Netns, addrs map[string]string, files map[string]map[string]string, guestExporter bool) {
 	t.Helper()
-	if script := exporterScript(t); script != "" {
+	if script := exporterScript(t); script != "" && guestExporter {
 		for vm, addr := range addrs {
 			dir := t.TempDir()
 			for name, content := range files[vm] {
@@ -244,7 +245,7 @@ func TestDirect(t *testing.T) {
 	for i, vm := range []string{"cpu-1", "cpu-2", "cpu-3", "cpu-4", "network-server-1", "network-client-1"} {
 		addrs[vm] = addr(i)
 	}
-	serve(t, netns, addrs, files)
+	serve(t, netns, addrs, files, true)
 	// cpu-5: an address where nothing listens; cpu-6: no launcher pod.
 	pods := map[string]string{"cpu-5": addr(6)}
 	for vm, a := range addrs {
