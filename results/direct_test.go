@@ -198,23 +198,15 @@ func serve(t testing.TB, ns *netnstest.Netns, addrs map[string]string, files map
 		}
 		byAddr[addr] = b.String()
 	}
-	ln, err := ns.Listen(fmt.Sprintf(":%d", results.ExporterPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		local := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-		host, _, _ := net.SplitHostPort(local.String())
-		body, ok := byAddr[host]
+	ns.Serve(t, results.ExporterPort, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ok := byAddr[netnstest.LocalAddr(r)]
 		if !ok || r.URL.Path != "/metrics" {
 			http.NotFound(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		_, _ = io.WriteString(w, body)
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	}))
 }
 
 // TestDirect reads real exporters inside a network namespace through the

@@ -182,9 +182,9 @@ func recordResults(e *env, db *history.DB, kc *kube.Client, name string, r *resu
 	}
 }
 
-// waitForResults looks at the instance's figures until every VM has
+// waitForFigures looks at the instance's figures until every VM has
 // reported its first figures or ctx ends (apply --wait-for results).
-func waitForResults(ctx context.Context, looker *results.Looker, poll time.Duration) (*results.Report, error) {
+func waitForFigures(ctx context.Context, looker *results.Looker, poll time.Duration) (*results.Report, error) {
 	for {
 		report, err := looker.Look(ctx)
 		if err == nil && report.AllReported() {
@@ -202,4 +202,42 @@ func waitForResults(ctx context.Context, looker *results.Looker, poll time.Durat
 		case <-time.After(poll):
 		}
 	}
+}
+
+// waitForResults is the value of apply --wait-for that also waits for the
+// first figures.
+const waitForResults = "results"
+
+// waitForResults waits, after apply, until every VM reports its first
+// figures (or the rest of --timeout is over), prints them and records
+// them in the history.
+func (c *applyCmd) waitForResults(e *env, db *history.DB, kc *kube.Client, namespace string, left time.Duration) error {
+	looker, err := resultsFlags{VMTimeout: results.DefaultTimeout}.looker(kc, namespace, c.Name)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	wctx, wcancel := context.WithTimeout(ctx, max(left, time.Second))
+	defer wcancel()
+	report, err := waitForFigures(wctx, looker, 2*time.Second)
+	if report != nil {
+		format, _ := printer.ParseFormat(c.Output)
+		if format != printer.JSON {
+			fmt.Fprintln(e.stdout)
+			if perr := printer.Results(e.stdout, report, format); perr != nil {
+				return perr
+			}
+		}
+		recordResults(e, db, kc, c.Name, report)
+	}
+	switch {
+	case ctx.Err() != nil:
+		return exitError{code: apply.ExitInterrupted}
+	case err != nil && report != nil:
+		return exitError{code: apply.ExitTimeout, err: fmt.Errorf("not every VM reported its first figures within --timeout %s (%d missing)", c.Timeout, report.Counts()[results.Missing])}
+	case err != nil:
+		return exitError{code: apply.ExitTimeout, err: fmt.Errorf("waiting for the first figures: %w", err)}
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -158,4 +159,28 @@ func randomByte() byte {
 	b := make([]byte, 1)
 	_, _ = rand.Read(b)
 	return b[0]
+}
+
+// Serve serves h on port at every address of the namespace until the test
+// ends; the handler can tell the addresses apart by the request's
+// http.LocalAddrContextKey.
+func (ns *Netns) Serve(t testing.TB, port int, h http.Handler) {
+	t.Helper()
+	ln, err := ns.Listen(fmt.Sprintf(":%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+}
+
+// LocalAddr is the namespace address a request to Serve's handler came to.
+func LocalAddr(r *http.Request) string {
+	a, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if a == nil {
+		return ""
+	}
+	host, _, _ := net.SplitHostPort(a.String())
+	return host
 }
