@@ -652,8 +652,8 @@ func TestNetworkPairs(t *testing.T) {
 			t.Fatalf("%d Secrets, want one per role", len(secrets))
 		}
 		svcs := byKind(objs, "Service")
-		if len(svcs) != 1 {
-			t.Fatalf("services %v", ids(svcs))
+		if len(svcs) != 2 || svcs[1].GetName() != MetricsServiceName {
+			t.Fatalf("services %v, want the workload's and the metrics Service", ids(svcs))
 		}
 		svc := svcs[0]
 		if ip, _, _ := unstructured.NestedString(svc.Object, "spec", "clusterIP"); ip != "None" {
