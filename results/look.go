@@ -39,6 +39,16 @@ func (l *Looker) Look(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.remember(vms, readings)
+	return &Report{
+		Namespace: l.Namespace, Name: l.Name, Source: l.SourceName, Since: l.Since,
+		At: at.UTC(), Groups: Evaluate(at, vms, readings),
+	}, nil
+}
+
+// remember marks the VMs whose failures counter rose since the previous
+// look as such, and keeps the counters for the next look.
+func (l *Looker) remember(vms []VM, readings map[string]Reading) {
 	failures := make(map[string]float64, len(readings))
 	for _, vm := range vms {
 		r := readings[vm.Name]
@@ -53,10 +63,6 @@ func (l *Looker) Look(ctx context.Context) (*Report, error) {
 		}
 	}
 	l.failures = failures
-	return &Report{
-		Namespace: l.Namespace, Name: l.Name, Source: l.SourceName, Since: l.Since,
-		At: at.UTC(), Groups: Evaluate(at, vms, readings),
-	}, nil
 }
 
 func failuresOf(workload string, samples []Sample) (float64, bool) {

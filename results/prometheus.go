@@ -111,6 +111,13 @@ func (p *Prometheus) Read(ctx context.Context, vms []VM) (map[string]Reading, ti
 	return readings, now, nil
 }
 
+// Check reports bad settings (the URL, the CA file) before anything is
+// read, so that bad input fails alone.
+func (p *Prometheus) Check() error {
+	_, err := p.client()
+	return err
+}
+
 func (p *Prometheus) timeout() time.Duration {
 	if p.Timeout > 0 {
 		return p.Timeout

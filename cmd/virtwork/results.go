@@ -65,10 +65,14 @@ func (f resultsFlags) looker(kc *kube.Client, namespace, name string) (*results.
 		token = strings.TrimSpace(string(b))
 	}
 	l.SourceName, l.Since = "prometheus", f.Since.String()
-	l.Source = &results.Prometheus{
+	source := &results.Prometheus{
 		URL: f.Prometheus, Namespace: namespace, Since: f.Since, Token: token,
 		CAFile: f.PrometheusCAFile, Insecure: f.PrometheusInsecure, Tenancy: f.PrometheusTenancy,
 	}
+	if err := source.Check(); err != nil {
+		return nil, err
+	}
+	l.Source = source
 	return l, nil
 }
 
