@@ -39,14 +39,20 @@ func Results(w io.Writer, r *results.Report, format Format) error {
 		}
 		fmt.Fprintln(w, line)
 		if len(g.Figures) > 0 {
+			// Numbers align right; the names, padded to one width, left.
+			width := len("FIGURE")
+			for _, f := range g.Figures {
+				width = max(width, len(f.Key()))
+			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "  FIGURE\tSUM\tMIN\tMEDIAN\tMAX\tVMS\t")
+			// (Right alignment pads every cell, the first too, by two.)
+			fmt.Fprintf(tw, "%-*s\tSUM\tMIN\tMEDIAN\tMAX\tVMS\t\n", width, "FIGURE")
 			for _, f := range g.Figures {
 				sum := "-"
 				if f.Sum != nil {
 					sum = human(f.Name, *f.Sum)
 				}
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\t\n", f.Key(), sum,
+				fmt.Fprintf(tw, "%-*s\t%s\t%s\t%s\t%s\t%d\t\n", width, f.Key(), sum,
 					human(f.Name, f.Min), human(f.Name, f.Median), human(f.Name, f.Max), f.VMs)
 			}
 			if err := tw.Flush(); err != nil {
