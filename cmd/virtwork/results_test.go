@@ -119,6 +119,12 @@ func TestApplyWaitForResults(t *testing.T) {
 		t.Errorf("history show %q: exit %d, want the results:\n%s\n%s", id, code, out, stderr)
 	}
 
+	// The record keeps each figure for compare and report: here the sum.
+	code, out, _ = env("history", "show", id, "-o", "json")
+	if code != 0 || !strings.Contains(out, `"metric": "virtwork_stress_bogo_ops_per_second{stressor=cpu}"`) || !strings.Contains(out, `"value": 4000`) {
+		t.Errorf("history show -o json: exit %d, want the figure with its sum:\n%s", code, out)
+	}
+
 	// cpu-2's exporter stops answering with figures: results exits 4 and
 	// says why; apply --wait-for results times out with 4.
 	mu.Lock()
