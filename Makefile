@@ -35,10 +35,11 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: render, guest exporter/runner and apply benchmarks; figures go to the README.
+## bench: render, guest exporter/runner, results and apply benchmarks; figures go to the README.
 bench: build
 	./scripts/bench-render.sh
 	./scripts/bench-guest.py
+	$(GO) test ./results -run '^$$' -bench DirectThousandVMs -benchtime 3x
 	@if [ -x ./scripts/bench-apply.sh ]; then ./scripts/bench-apply.sh; fi
 
 clean:

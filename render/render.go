@@ -2,6 +2,8 @@
 // workloads into the manifest set virtwork applies: a Namespace, one
 // cloud-init Secret per workload role, the workloads' Services and their
 // VirtualMachines, in that order, byte-for-byte the same for the same input.
+// The Services end with the VMs' metrics Service and, when asked for, its
+// ServiceMonitor.
 package render
 
 import (
@@ -113,6 +115,10 @@ func Render(cfg *config.Config, workloads []workload.Workload) ([]*unstructured.
 			}
 			services = append(services, svc)
 		}
+	}
+	services = append(services, r.metricsService())
+	if cfg.ServiceMonitor {
+		services = append(services, r.serviceMonitor())
 	}
 
 	objs := make([]*unstructured.Unstructured, 0, 1+len(secrets)+len(services)+len(vms))

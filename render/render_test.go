@@ -90,7 +90,7 @@ func TestRenderBuiltinDefaults(t *testing.T) {
 		"Namespace/virtwork",
 		"Secret/cpu-cloudinit", "Secret/memory-cloudinit", "Secret/disk-cloudinit", "Secret/database-cloudinit",
 		"Secret/network-client-cloudinit", "Secret/network-server-cloudinit",
-		"Service/iperf3-server",
+		"Service/iperf3-server", "Service/virtwork-metrics",
 		"VirtualMachine/cpu-1", "VirtualMachine/memory-1", "VirtualMachine/disk-1", "VirtualMachine/database-1",
 		"VirtualMachine/network-client-1", "VirtualMachine/network-server-1",
 	}
@@ -106,7 +106,7 @@ func TestRenderFixtureOrder(t *testing.T) {
 	want := []string{
 		"Namespace/ns1",
 		"Secret/plain-cloudinit", "Secret/store-cloudinit", "Secret/pair-client-cloudinit", "Secret/pair-server-cloudinit",
-		"Service/pair-server",
+		"Service/pair-server", "Service/virtwork-metrics",
 		"VirtualMachine/plain-1", "VirtualMachine/store-1", "VirtualMachine/store-2",
 		"VirtualMachine/pair-client-1", "VirtualMachine/pair-server-1",
 	}
@@ -250,9 +250,13 @@ func checkStructure(t *testing.T, objs []*unstructured.Unstructured) {
 		}
 	}
 
-	// Every Service selects the VMs of its role (through the template
-	// labels, which the launcher pods carry) and no others.
+	// Every workload Service selects the VMs of its role (through the
+	// template labels, which the launcher pods carry) and no others; the
+	// metrics Service selects them all (TestMetricsServiceAndServiceMonitor).
 	for _, svc := range byKind(objs, "Service") {
+		if svc.GetName() == MetricsServiceName {
+			continue
+		}
 		sel, _, _ := unstructured.NestedStringMap(svc.Object, "spec", "selector")
 		if len(sel) == 0 {
 			t.Errorf("Service %s: empty selector", svc.GetName())
@@ -648,8 +652,8 @@ func TestNetworkPairs(t *testing.T) {
 			t.Fatalf("%d Secrets, want one per role", len(secrets))
 		}
 		svcs := byKind(objs, "Service")
-		if len(svcs) != 1 {
-			t.Fatalf("services %v", ids(svcs))
+		if len(svcs) != 2 || svcs[1].GetName() != MetricsServiceName {
+			t.Fatalf("services %v, want the workload's and the metrics Service", ids(svcs))
 		}
 		svc := svcs[0]
 		if ip, _, _ := unstructured.NestedString(svc.Object, "spec", "clusterIP"); ip != "None" {

@@ -22,7 +22,7 @@ type applyCmd struct {
 	ForceConflicts bool          `name:"force-conflicts" help:"Take over fields that another field manager owns (server-side apply conflicts)."`
 	Adopt          bool          `name:"adopt" help:"Take over objects that another inventory, or none, owns; without it they are left alone and reported as skipped."`
 	NoWait         bool          `name:"no-wait" help:"Return once everything is applied, without waiting for the VMs to become ready."`
-	WaitFor        string        `name:"wait-for" enum:"ready,agent" default:"ready" help:"ready: a VM counts when its Ready condition is True; agent: also when its guest agent is connected (the guest has booted)."`
+	WaitFor        string        `name:"wait-for" enum:"ready,agent,results" default:"ready" help:"ready: a VM counts when its Ready condition is True; agent: also when its guest agent is connected (the guest has booted); results: also until every VM's exporter reports its workload's first figures (see 'virtwork results')."`
 	Timeout        time.Duration `name:"timeout" default:"10m" help:"How long to wait for the VMs (e.g. 90s, 10m, 1h)."`
 	Workers        int           `name:"workers" default:"32" hidden:"" help:"Concurrent API calls."`
 }
@@ -45,6 +45,7 @@ which objects and why. Every run is recorded in the history ('virtwork history')
 }
 
 func (c *applyCmd) Run(e *env) error {
+	start := time.Now()
 	if err := positiveTimeout(c.Timeout); err != nil {
 		return err
 	}
@@ -69,6 +70,9 @@ func (c *applyCmd) Run(e *env) error {
 		ForceConflicts: c.ForceConflicts, Adopt: c.Adopt, NoWait: c.NoWait,
 		WaitFor: kvstatus.WaitFor(c.WaitFor), Timeout: c.Timeout, Workers: c.Workers,
 	}
+	if c.WaitFor == waitForResults {
+		opts.WaitFor = kvstatus.WaitForReady // then the figures, below
+	}
 	meta := history.Meta{
 		Command: string(event.CommandApply), DryRun: opts.DryRun,
 		KubeContext: kc.ContextName(), Server: kc.Host(),
@@ -84,9 +88,13 @@ func (c *applyCmd) Run(e *env) error {
 	if meta.Digest, err = history.Digest(set.objs); err != nil {
 		return err
 	}
-	return runRecorded(e, db, meta, c.outputFlags, func(ctx context.Context, sink event.Sink) (*event.Summary, error) {
+	err = runRecorded(e, db, meta, c.outputFlags, func(ctx context.Context, sink event.Sink) (*event.Summary, error) {
 		return apply.Apply(ctx, kc, set.objs, opts, sink)
 	})
+	if err != nil || c.WaitFor != waitForResults || opts.DryRun || c.NoWait {
+		return err
+	}
+	return c.waitForResults(e, db, kc, set.namespace, c.Timeout-time.Since(start))
 }
 
 type destroyCmd struct {

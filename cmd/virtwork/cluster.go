@@ -179,7 +179,7 @@ func configFlagsSet(f config.Flags, exceptNamespace bool) bool {
 	return f.Config != nil || (!exceptNamespace && f.Namespace != nil) || f.Workloads != nil || f.VMCount != nil ||
 		f.CPUCores != nil || f.Memory != nil || f.DiskSize != nil || f.StorageClass != nil ||
 		f.ContainerDiskImage != nil || f.SSHUser != nil || f.SSHPassword != nil ||
-		f.SSHKeys != nil || f.SSHKeyFiles != nil || f.WorkloadDir != nil
+		f.SSHKeys != nil || f.SSHKeyFiles != nil || f.WorkloadDir != nil || f.ServiceMonitor != nil
 }
 
 // targetFlags name an instance without a manifest set (destroy, status):

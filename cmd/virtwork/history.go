@@ -233,6 +233,7 @@ func showRun(w io.Writer, r *history.Run) error {
 		fmt.Fprintln(&buf)
 		printer.PhaseTable(&buf, r.Phases)
 	}
+	showResults(tw, r.Look)
 	if len(r.Problems) > 0 {
 		fmt.Fprintln(tw, "\nPROBLEM\tRESULT\tREASON")
 		for _, p := range r.Problems {

@@ -31,6 +31,7 @@ type cli struct {
 	Workloads workloadsCmd `cmd:"" help:"List the workloads, or show one's CUE definition and settings."`
 	Apply     applyCmd     `cmd:"" help:"Apply a manifest set to the cluster and wait until the VMs are ready."`
 	Status    statusCmd    `cmd:"" help:"Show the applied objects and their live status."`
+	Results   resultsCmd   `cmd:"" help:"Show the load the workloads achieve: figures from each VM's exporter, or from Prometheus."`
 	Diff      diffCmd      `cmd:"" help:"Show what apply would change (server-side dry run)."`
 	Destroy   destroyCmd   `cmd:"" help:"Delete everything an apply created (its inventory), and nothing else."`
 	Version   versionCmd   `cmd:"" help:"Print virtwork's version."`

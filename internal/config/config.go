@@ -43,6 +43,8 @@ type Config struct {
 	// SSHKeys are validated OpenSSH public keys in authorized_keys form.
 	SSHKeys     []string
 	WorkloadDir string
+	// ServiceMonitor: render a ServiceMonitor for the VMs' exporters.
+	ServiceMonitor bool
 	// PerWorkload holds settings from the config file's workloads: map.
 	// A global setting given by flag or environment variable overrides
 	// the same per-workload setting (flags > env > file); one given in

@@ -31,6 +31,7 @@ type Flags struct {
 	SSHKeys            []string `name:"ssh-key" sep:"none" placeholder:"KEY" help:"OpenSSH public key for --ssh-user; repeatable (env VIRTWORK_SSH_KEYS comma-separated, key sshKeys). Merged with the other sources."`
 	SSHKeyFiles        []string `name:"ssh-key-file" sep:"none" placeholder:"FILE" help:"File of OpenSSH public keys (e.g. ~/.ssh/id_ed25519.pub); repeatable (env VIRTWORK_SSH_KEY_FILES, key sshKeyFiles). Merged."`
 	WorkloadDir        *string  `name:"workload-dir" placeholder:"DIR" help:"Directory of extra workload .cue files (env VIRTWORK_WORKLOAD_DIR, key workloadDir)."`
+	ServiceMonitor     *bool    `name:"service-monitor" negatable:"" help:"Also render a Prometheus Operator ServiceMonitor for the VMs' exporters (needs its CRD, e.g. OpenShift user workload monitoring) (env VIRTWORK_SERVICE_MONITOR, key serviceMonitor; default false)."`
 }
 
 // EnvPrefix starts the name of every environment variable virtwork reads.
@@ -85,7 +86,7 @@ func Load(flags Flags, getenv func(string) (string, bool)) (*Config, error) {
 type raw struct {
 	Namespace, VMCount, CPUCores, Memory, DiskSize         *string
 	StorageClass, ContainerDiskImage, SSHUser, SSHPassword *string
-	WorkloadDir                                            *string
+	WorkloadDir, ServiceMonitor                            *string
 	Workloads                                              []string
 	SSHKeys, SSHKeyFiles                                   []sourced
 	source                                                 map[string]string // setting -> "--flag" / "VIRTWORK_X" / "file:line"
@@ -118,6 +119,7 @@ var settings = []setting{
 	{"SSHKeys", "--ssh-key", "SSH_KEYS", "sshKeys"},
 	{"SSHKeyFiles", "--ssh-key-file", "SSH_KEY_FILES", "sshKeyFiles"},
 	{"WorkloadDir", "--workload-dir", "WORKLOAD_DIR", "workloadDir"},
+	{"ServiceMonitor", "--service-monitor", "SERVICE_MONITOR", "serviceMonitor"},
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -129,6 +131,7 @@ func (r *raw) scalars() map[string]**string {
 		"Memory": &r.Memory, "DiskSize": &r.DiskSize, "StorageClass": &r.StorageClass,
 		"ContainerDiskImage": &r.ContainerDiskImage, "SSHUser": &r.SSHUser,
 		"SSHPassword": &r.SSHPassword, "WorkloadDir": &r.WorkloadDir,
+		"ServiceMonitor": &r.ServiceMonitor,
 	}
 }
 
@@ -210,6 +213,9 @@ func fromFlags(f Flags) (raw, error) {
 	set("SSHUser", f.SSHUser)
 	set("SSHPassword", f.SSHPassword)
 	set("WorkloadDir", f.WorkloadDir)
+	if f.ServiceMonitor != nil {
+		set("ServiceMonitor", ptr(strconv.FormatBool(*f.ServiceMonitor)))
+	}
 	if f.Workloads != nil {
 		r.Workloads = cleanList(f.Workloads)
 		r.source["Workloads"] = "--workloads"
@@ -307,6 +313,12 @@ func (r *raw) resolve() (*Config, error) {
 	if c.WorkloadDir != "" {
 		if st, err := os.Stat(c.WorkloadDir); err != nil || !st.IsDir() {
 			return nil, bad("WorkloadDir", c.WorkloadDir, "not a directory (give a folder of .cue workload files)")
+		}
+	}
+
+	if r.ServiceMonitor != nil {
+		if c.ServiceMonitor, err = strconv.ParseBool(strings.TrimSpace(*r.ServiceMonitor)); err != nil {
+			return nil, bad("ServiceMonitor", *r.ServiceMonitor, "must be true or false")
 		}
 	}
 

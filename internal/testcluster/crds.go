@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -96,8 +97,19 @@ func crds(schemasDir string) (objs []*unstructured.Unstructured, desc string, re
 		column("NodeName", "string", ".status.nodeName", ""),
 		column("Ready", "string", ".status.conditions[?(@.type=='Ready')].status", ""),
 	})
-	return []*unstructured.Unstructured{vm, vmi, dv}, desc, real, nil
+	sm := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(serviceMonitorCRD, &sm.Object); err != nil {
+		return nil, "", false, fmt.Errorf("reading the ServiceMonitor CRD: %w", err)
+	}
+	return []*unstructured.Unstructured{vm, vmi, dv, sm}, desc, real, nil
 }
+
+// serviceMonitorCRD is the Prometheus Operator's own ServiceMonitor CRD
+// (see the file's header), so that rendered ServiceMonitors meet the API
+// server's validation as on a cluster with the operator.
+//
+//go:embed testdata/servicemonitors.monitoring.coreos.com.crd.yaml
+var serviceMonitorCRD []byte
 
 func preserveUnknown() map[string]any {
 	return map[string]any{

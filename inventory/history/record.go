@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/virtwork/virtwork/apply/event"
+	"github.com/virtwork/virtwork/results/report"
 )
 
 // Outcome is how a run ended, as event.Outcome words it, plus Running for
@@ -79,10 +80,10 @@ type Run struct {
 	// measured VM's start to that step, by the cluster's clock.
 	Phases []PhaseStats `json:"phases,omitempty"`
 
-	// Results will hold the workloads' own figures (throughput, latency
-	// of the benchmarks inside the guests) once they are collected; kept
-	// with the run so that compare and report can show them next to the
-	// start-up figures.
+	// Results are the workloads' own figures (throughput, latency of the
+	// benchmarks inside the guests) as a run of command "results" saw
+	// them (see PutResults); kept with the run so that compare and report
+	// can show them next to the start-up figures.
 	Results []Result `json:"results,omitempty"`
 
 	// RemovedRuns, for a destroy that succeeded, lists the earlier apply
@@ -94,10 +95,15 @@ type Run struct {
 	Objects  []Object  `json:"objects,omitempty"`
 	Problems []Problem `json:"problems,omitempty"`
 	VMs      []VM      `json:"vms,omitempty"`
+
+	// Look is the whole of what 'virtwork results' showed (command
+	// "results"): per-VM spread and the VMs that did not report.
+	Look *report.Report `json:"look,omitempty"`
 }
 
-// Result is one workload figure of a run (not collected yet; see
-// Run.Results).
+// Result is one workload figure of a run: for a figure that adds up
+// over VMs (rates, counts) the sum, for one in seconds (latencies) the
+// median over the VMs (see PutResults).
 type Result struct {
 	Workload string  `json:"workload"`
 	Role     string  `json:"role,omitempty"`
