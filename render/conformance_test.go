@@ -16,6 +16,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/virtwork/virtwork/internal/config"
+	"github.com/virtwork/virtwork/internal/guestos"
+	"github.com/virtwork/virtwork/internal/workload"
 )
 
 // Files in ../shared/schemas (relative to the repository root): the real
@@ -151,30 +153,45 @@ var conformanceConfigs = []*config.Config{
 func TestConformanceWithRealSchemas(t *testing.T) {
 	dir := schemasDir(t)
 	vmS, dvS := vmSchema(t, dir), dvSchema(t, dir)
-	ws := builtins(t)
 	var vms, dvs int
-	for _, cfg := range conformanceConfigs {
-		for _, o := range mustRender(t, cfg, ws) {
-			if o.GetKind() != "VirtualMachine" {
-				continue
-			}
-			vms++
-			if err := conform(vmS, o.Object); err != nil {
-				t.Errorf("VirtualMachine %s against %s: %v", o.GetName(), vmSchemaFile, err)
-			}
-			dvts, _, _ := unstructured.NestedSlice(o.Object, "spec", "dataVolumeTemplates")
-			for _, d := range dvts {
-				dvs++
-				dv := asDataVolume(d.(map[string]any), o.GetNamespace())
-				if err := conform(dvS, dv); err != nil {
-					t.Errorf("DataVolume template of %s against %s: %v", o.GetName(), dvCRDFile, err)
-				}
-			}
+	for _, guest := range guestos.Names() {
+		ws, err := workload.Load(workload.LoadOptions{Input: workload.Input{Namespace: config.DefaultNamespace, GuestOS: guest}})
+		if err != nil {
+			t.Fatalf("guest OS %s: %v", guest, err)
+		}
+		for _, base := range conformanceConfigs {
+			cfg := *base
+			cfg.GuestOS = guest
+			vms, dvs = checkConformance(t, vmS, dvS, mustRender(t, &cfg, ws), vms, dvs)
 		}
 	}
 	if vms == 0 || dvs == 0 {
 		t.Fatalf("checked %d VMs and %d DataVolume templates; want some of each", vms, dvs)
 	}
+}
+
+// checkConformance checks the VMs and DataVolume templates among objs
+// against the real schemas and adds how many it checked to vms and dvs.
+func checkConformance(t *testing.T, vmS, dvS *spec.Schema, objs []*unstructured.Unstructured, vms, dvs int) (int, int) {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetKind() != "VirtualMachine" {
+			continue
+		}
+		vms++
+		if err := conform(vmS, o.Object); err != nil {
+			t.Errorf("VirtualMachine %s against %s: %v", o.GetName(), vmSchemaFile, err)
+		}
+		dvts, _, _ := unstructured.NestedSlice(o.Object, "spec", "dataVolumeTemplates")
+		for _, d := range dvts {
+			dvs++
+			dv := asDataVolume(d.(map[string]any), o.GetNamespace())
+			if err := conform(dvS, dv); err != nil {
+				t.Errorf("DataVolume template of %s against %s: %v", o.GetName(), dvCRDFile, err)
+			}
+		}
+	}
+	return vms, dvs
 }
 
 // asDataVolume makes a DataVolume object of a VM's DataVolume template,

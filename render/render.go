@@ -18,6 +18,7 @@ import (
 
 	"github.com/virtwork/virtwork/internal/cloudinit"
 	"github.com/virtwork/virtwork/internal/config"
+	"github.com/virtwork/virtwork/internal/guestos"
 	"github.com/virtwork/virtwork/internal/workload"
 )
 
@@ -46,6 +47,10 @@ const (
 	podNetwork    = "default"
 	userDataKey   = "userdata"
 )
+
+// UserDataKey is the key of the #cloud-config user data in each cloud-init
+// Secret.
+const UserDataKey = userDataKey
 
 // terminationGracePeriod is 0: the guests hold nothing worth a clean
 // shutdown (load generators, scratch data, a PostgreSQL that recovers
@@ -176,7 +181,11 @@ func newRenderer(cfg *config.Config) (*renderer, error) {
 	}
 	image := cfg.ContainerDiskImage
 	if image == "" {
-		image = config.DefaultContainerDiskImage
+		guest, err := guestos.Lookup(cfg.GuestOS)
+		if err != nil {
+			return nil, fmt.Errorf("render: %w", err)
+		}
+		image = guest.Image
 	}
 	access := cloudinit.Access{User: cfg.SSHUser, Keys: cfg.SSHKeys}
 	if cfg.SSHPassword != "" {

@@ -135,7 +135,7 @@ func loadWorkloads(cfg *config.Config, getenv func(string) (string, bool)) ([]wo
 	if err != nil {
 		return nil, err
 	}
-	return workload.Load(workload.LoadOptions{Dir: cfg.WorkloadDir, Input: workload.Input{Namespace: cfg.Namespace}, Limits: lim})
+	return workload.Load(workload.LoadOptions{Dir: cfg.WorkloadDir, Input: workloadInput(cfg), Limits: lim})
 }
 
 // renderFromConfig is the path from settings to objects that render,
@@ -172,4 +172,14 @@ func relative(path string) string {
 		return rel
 	}
 	return path
+}
+
+// workloadInput is what the workloads see of the configuration (input in
+// CUE).
+func workloadInput(cfg *config.Config) workload.Input {
+	in := workload.Input{Namespace: cfg.Namespace, GuestOS: cfg.GuestOS}
+	for _, p := range cfg.Params {
+		in.Params = append(in.Params, workload.Param{Workload: p.Workload, Key: p.Key, Value: p.Value, Source: p.Source})
+	}
+	return in
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -105,11 +106,11 @@ func (c *workloadsShowCmd) Run(e *env) error {
 		}
 		return writeJSON(e.stdout, map[string]any{
 			"name": w.Name, "description": w.Description, "file": w.File, "source": w.Source,
-			"namespace": cfg.Namespace, "rendered": roles,
+			"namespace": cfg.Namespace, "guestOs": cfg.GuestOS, "rendered": roles,
 		})
 	}
 	fmt.Fprintf(e.stdout, "# %s (%s)\n# %s\n\n%s\n", w.Name, w.File, w.Description, strings.TrimRight(w.Source, "\n"))
-	fmt.Fprintf(e.stdout, "\n# Rendered with the current settings (namespace %s):\n", cfg.Namespace)
+	fmt.Fprintf(e.stdout, "\n# Rendered with the current settings (namespace %s, guest OS %s):\n", cfg.Namespace, cfg.GuestOS)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "# ROLE\tVMS\tCPU\tMEMORY\tDATA DISKS\tFIRST VM")
 	for _, r := range summarize(objs, w.Roles[0].Name) {
@@ -117,6 +118,19 @@ func (c *workloadsShowCmd) Run(e *env) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	// The user data shows what the guest OS changes: package names,
+	// paths, service setup.
+	for _, o := range objs {
+		if o.GetKind() != "Secret" {
+			continue
+		}
+		data, _, _ := unstructured.NestedString(o.Object, "data", render.UserDataKey)
+		userData, err := base64.StdEncoding.DecodeString(data)
+		if err != nil {
+			return fmt.Errorf("workloads show: user data of %s: %w", o.GetName(), err)
+		}
+		fmt.Fprintf(e.stdout, "\n# cloud-init user data (Secret %s):\n%s", o.GetName(), userData)
 	}
 	return printMetrics(e, w)
 }

@@ -21,6 +21,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/virtwork/virtwork/internal/guestos"
 	"github.com/virtwork/virtwork/internal/workload"
 )
 
@@ -45,27 +46,31 @@ type parsedConfig struct {
 
 func builtinRoles(t *testing.T) []builtRole {
 	t.Helper()
-	ws, err := workload.Load(workload.LoadOptions{Input: workload.Input{Namespace: "virtwork"}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	hash, err := HashPassword("s3cret", "tester", "virtwork")
 	if err != nil {
 		t.Fatal(err)
 	}
 	access := Access{User: "tester", PasswordHash: hash, Keys: []string{testKey}}
 	var out []builtRole
-	for _, w := range ws {
-		for _, r := range w.Roles {
-			b, err := Build(r, access)
-			if err != nil {
-				t.Fatalf("%s/%s: %v", w.Name, r.Name, err)
+	// Every guest OS profile: the default first, so that roles[0] is
+	// fedora's cpu/main.
+	for _, guest := range guestos.Names() {
+		ws, err := workload.Load(workload.LoadOptions{Input: workload.Input{Namespace: "virtwork", GuestOS: guest}})
+		if err != nil {
+			t.Fatalf("guest OS %s: %v", guest, err)
+		}
+		for _, w := range ws {
+			for _, r := range w.Roles {
+				b, err := Build(r, access)
+				if err != nil {
+					t.Fatalf("%s %s/%s: %v", guest, w.Name, r.Name, err)
+				}
+				br := builtRole{name: guest + " " + w.Name + "/" + r.Name, role: r, userdata: b}
+				if err := yaml.Unmarshal(b, &br.parsed); err != nil {
+					t.Fatalf("%s: reading back user-data: %v", br.name, err)
+				}
+				out = append(out, br)
 			}
-			br := builtRole{name: w.Name + "/" + r.Name, role: r, userdata: b}
-			if err := yaml.Unmarshal(b, &br.parsed); err != nil {
-				t.Fatalf("%s: reading back user-data: %v", br.name, err)
-			}
-			out = append(out, br)
 		}
 	}
 	return out
@@ -196,8 +201,8 @@ func TestFioJobFiles(t *testing.T) {
 			}
 		}
 	}
-	if n != 2 {
-		t.Errorf("checked %d fio job files, want 2 (disk's mixed-rw and seq-write)", n)
+	if want := 2 * len(guestos.Names()); n != want {
+		t.Errorf("checked %d fio job files, want %d (disk's mixed-rw and seq-write, per guest OS)", n, want)
 	}
 }
 

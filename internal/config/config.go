@@ -45,6 +45,12 @@ type Config struct {
 	WorkloadDir string
 	// ServiceMonitor: render a ServiceMonitor for the VMs' exporters.
 	ServiceMonitor bool
+	// GuestOS names the guest OS profile (internal/guestos); never empty
+	// after Load. An unset ContainerDiskImage becomes its image.
+	GuestOS string
+	// Params set workload parameters (a workload's params in CUE), in the
+	// order given.
+	Params []Param
 	// PerWorkload holds settings from the config file's workloads: map.
 	// A global setting given by flag or environment variable overrides
 	// the same per-workload setting (flags > env > file); one given in
@@ -68,5 +74,13 @@ type WorkloadSettings struct {
 	DiskSize *resource.Quantity
 	// Source says where in the config file the entry is ("c.yaml:7"),
 	// for errors about it.
+	Source string
+}
+
+// Param sets one parameter of one workload.
+type Param struct {
+	Workload, Key, Value string
+	// Source says where it was set ("--param", "VIRTWORK_PARAMS",
+	// "c.yaml:7: workloads.database.params.scale"), for errors.
 	Source string
 }

@@ -28,7 +28,7 @@ type fileWorkload struct {
 	at     string             // "file:line" of the entry
 }
 
-var workloadKeys = []string{"enabled", "vmCount", "cpuCores", "memory", "diskSize"}
+var workloadKeys = []string{"enabled", "vmCount", "cpuCores", "memory", "diskSize", "params"}
 
 // readFile parses a config file. Every unknown key is an error naming the
 // key and its line.
@@ -60,7 +60,7 @@ func readFile(path string) (*file, error) {
 	}
 	known := []string{"workloads", "historyDb", "noHistory"}
 	for _, s := range settings {
-		if s.key != "workloads" {
+		if s.key != "workloads" && s.field != "Params" {
 			known = append(known, s.key)
 		}
 	}
@@ -145,6 +145,12 @@ func (f *file) readWorkloads(v *yaml.Node, path string, at func(*yaml.Node, stri
 				return unknownKey(at(k, "workloads."+name.Value+":"), k.Value, workloadKeys)
 			}
 			src := at(k, "workloads."+name.Value+"."+k.Value)
+			if k.Value == "params" {
+				if err := f.readParams(name.Value, val, path, at); err != nil {
+					return err
+				}
+				continue
+			}
 			if val.Kind != yaml.ScalarNode {
 				return fmt.Errorf("%s: must be a single value", src)
 			}
@@ -152,6 +158,26 @@ func (f *file) readWorkloads(v *yaml.Node, path string, at func(*yaml.Node, stri
 			fw.source[k.Value] = src
 		}
 		f.perWorkload[name.Value] = fw
+	}
+	return nil
+}
+
+// readParams reads workloads.W.params, a mapping of parameter to value.
+func (f *file) readParams(w string, v *yaml.Node, path string, at func(*yaml.Node, string) string) error {
+	prefix := "workloads." + w + ".params"
+	if v.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s: must be a mapping of parameter to value (see 'virtwork workloads show %s')", at(v, prefix), w)
+	}
+	if err := noDuplicates(v, path, prefix+"."); err != nil {
+		return err
+	}
+	for i := 0; i < len(v.Content); i += 2 {
+		k, val := v.Content[i], v.Content[i+1]
+		src := at(k, prefix+"."+k.Value)
+		if val.Kind != yaml.ScalarNode {
+			return fmt.Errorf("%s: must be a single value", src)
+		}
+		f.Params = append(f.Params, sourced{w + "." + k.Value + "=" + val.Value, src})
 	}
 	return nil
 }

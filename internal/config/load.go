@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/virtwork/virtwork/internal/guestos"
 )
 
 // Flags are the command-line settings; nil means "not given". The struct
@@ -25,13 +27,15 @@ type Flags struct {
 	Memory             *string  `name:"memory" placeholder:"QTY" help:"Memory per VM, a Kubernetes quantity (env VIRTWORK_MEMORY, key memory; default 2Gi)."`
 	DiskSize           *string  `name:"disk-size" placeholder:"QTY" help:"Size of each data disk (env VIRTWORK_DISK_SIZE, key diskSize; default 10Gi)."`
 	StorageClass       *string  `name:"storage-class" placeholder:"NAME" help:"StorageClass of the data disks (env VIRTWORK_STORAGE_CLASS, key storageClass; default: the cluster's default)."`
-	ContainerDiskImage *string  `name:"container-disk-image" placeholder:"IMAGE" help:"Root disk image (env VIRTWORK_CONTAINER_DISK_IMAGE, key containerDiskImage; default quay.io/containerdisks/fedora:41)."`
+	GuestOS            *string  `name:"guest-os" placeholder:"OS" help:"Guest OS profile: fedora, centos-stream, ubuntu or debian; picks the default image, package names and service setup (env VIRTWORK_GUEST_OS, key guestOs; default fedora)."`
+	ContainerDiskImage *string  `name:"container-disk-image" placeholder:"IMAGE" help:"Root disk image (env VIRTWORK_CONTAINER_DISK_IMAGE, key containerDiskImage; default: the guest OS profile's, quay.io/containerdisks/fedora:41 for fedora)."`
 	SSHUser            *string  `name:"ssh-user" placeholder:"USER" help:"Create this user with sudo in every VM (env VIRTWORK_SSH_USER, key sshUser)."`
 	SSHPassword        *string  `name:"ssh-password" placeholder:"PASSWORD" help:"Password of --ssh-user; rendered only as a SHA-512 crypt hash (env VIRTWORK_SSH_PASSWORD, key sshPassword)."`
 	SSHKeys            []string `name:"ssh-key" sep:"none" placeholder:"KEY" help:"OpenSSH public key for --ssh-user; repeatable (env VIRTWORK_SSH_KEYS comma-separated, key sshKeys). Merged with the other sources."`
 	SSHKeyFiles        []string `name:"ssh-key-file" sep:"none" placeholder:"FILE" help:"File of OpenSSH public keys (e.g. ~/.ssh/id_ed25519.pub); repeatable (env VIRTWORK_SSH_KEY_FILES, key sshKeyFiles). Merged."`
 	WorkloadDir        *string  `name:"workload-dir" placeholder:"DIR" help:"Directory of extra workload .cue files (env VIRTWORK_WORKLOAD_DIR, key workloadDir)."`
 	ServiceMonitor     *bool    `name:"service-monitor" negatable:"" help:"Also render a Prometheus Operator ServiceMonitor for the VMs' exporters (needs its CRD, e.g. OpenShift user workload monitoring) (env VIRTWORK_SERVICE_MONITOR, key serviceMonitor; default false)."`
+	Params             []string `name:"param" sep:"none" placeholder:"W.KEY=VALUE" help:"Set a workload parameter, e.g. database.scale=5 (see 'virtwork workloads show W'); repeatable (env VIRTWORK_PARAMS comma-separated, key workloads.W.params.KEY)."`
 }
 
 // EnvPrefix starts the name of every environment variable virtwork reads.
@@ -86,10 +90,13 @@ func Load(flags Flags, getenv func(string) (string, bool)) (*Config, error) {
 type raw struct {
 	Namespace, VMCount, CPUCores, Memory, DiskSize         *string
 	StorageClass, ContainerDiskImage, SSHUser, SSHPassword *string
-	WorkloadDir, ServiceMonitor                            *string
+	WorkloadDir, ServiceMonitor, GuestOS                   *string
 	Workloads                                              []string
 	SSHKeys, SSHKeyFiles                                   []sourced
-	source                                                 map[string]string // setting -> "--flag" / "VIRTWORK_X" / "file:line"
+	// Params are "workload.key=value" settings; file entries come first,
+	// then the environment's, then the flags' (the last one wins).
+	Params []sourced
+	source map[string]string // setting -> "--flag" / "VIRTWORK_X" / "file:line"
 
 	perWorkload map[string]fileWorkload
 	keyFileBase string // relative paths in the config file are relative to it
@@ -113,6 +120,7 @@ var settings = []setting{
 	{"Memory", "--memory", "MEMORY", "memory"},
 	{"DiskSize", "--disk-size", "DISK_SIZE", "diskSize"},
 	{"StorageClass", "--storage-class", "STORAGE_CLASS", "storageClass"},
+	{"GuestOS", "--guest-os", "GUEST_OS", "guestOs"},
 	{"ContainerDiskImage", "--container-disk-image", "CONTAINER_DISK_IMAGE", "containerDiskImage"},
 	{"SSHUser", "--ssh-user", "SSH_USER", "sshUser"},
 	{"SSHPassword", "--ssh-password", "SSH_PASSWORD", "sshPassword"},
@@ -120,6 +128,7 @@ var settings = []setting{
 	{"SSHKeyFiles", "--ssh-key-file", "SSH_KEY_FILES", "sshKeyFiles"},
 	{"WorkloadDir", "--workload-dir", "WORKLOAD_DIR", "workloadDir"},
 	{"ServiceMonitor", "--service-monitor", "SERVICE_MONITOR", "serviceMonitor"},
+	{"Params", "--param", "PARAMS", "workloads.W.params"},
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -132,6 +141,7 @@ func (r *raw) scalars() map[string]**string {
 		"ContainerDiskImage": &r.ContainerDiskImage, "SSHUser": &r.SSHUser,
 		"SSHPassword": &r.SSHPassword, "WorkloadDir": &r.WorkloadDir,
 		"ServiceMonitor": &r.ServiceMonitor,
+		"GuestOS":        &r.GuestOS,
 	}
 }
 
@@ -154,6 +164,7 @@ func (r *raw) merge(o raw) {
 	}
 	r.SSHKeys = append(r.SSHKeys, o.SSHKeys...)
 	r.SSHKeyFiles = append(r.SSHKeyFiles, o.SSHKeyFiles...)
+	r.Params = append(r.Params, o.Params...)
 }
 
 func fromEnv(getenv func(string) (string, bool)) (raw, error) {
@@ -179,6 +190,11 @@ func fromEnv(getenv func(string) (string, bool)) (raw, error) {
 		case "SSHKeyFiles":
 			for _, k := range splitList(v) {
 				r.SSHKeyFiles = append(r.SSHKeyFiles, sourced{k, name})
+			}
+			continue
+		case "Params":
+			for _, p := range splitList(v) {
+				r.Params = append(r.Params, sourced{p, name})
 			}
 			continue
 		default:
@@ -215,6 +231,10 @@ func fromFlags(f Flags) (raw, error) {
 	set("WorkloadDir", f.WorkloadDir)
 	if f.ServiceMonitor != nil {
 		set("ServiceMonitor", ptr(strconv.FormatBool(*f.ServiceMonitor)))
+	}
+	set("GuestOS", f.GuestOS)
+	for _, p := range f.Params {
+		r.Params = append(r.Params, sourced{p, "--param"})
 	}
 	if f.Workloads != nil {
 		r.Workloads = cleanList(f.Workloads)
@@ -270,8 +290,12 @@ func (r *raw) resolve() (*Config, error) {
 		}
 	}
 	c.Workloads = slices.Compact(append([]string(nil), r.Workloads...))
+	params, err := parseParams(r.Params)
+	if err != nil {
+		return nil, err
+	}
+	c.Params = params
 
-	var err error
 	if c.VMCount, err = parseCount(r.VMCount); err != nil {
 		return nil, bad("VMCount", *r.VMCount, err.Error())
 	}
@@ -290,12 +314,20 @@ func (r *raw) resolve() (*Config, error) {
 			return nil, bad("StorageClass", c.StorageClass, "not a valid StorageClass name: "+err.Error())
 		}
 	}
+	if r.GuestOS != nil {
+		c.GuestOS = *r.GuestOS
+	}
+	guest, err := guestos.Lookup(c.GuestOS)
+	if err != nil {
+		return nil, bad("GuestOS", c.GuestOS, err.Error())
+	}
+	c.GuestOS = guest.Name
 	c.ContainerDiskImage = deref(r.ContainerDiskImage)
 	if r.ContainerDiskImage != nil && c.ContainerDiskImage == "" {
-		return nil, bad("ContainerDiskImage", "", "empty; leave it out for the default "+DefaultContainerDiskImage)
+		return nil, bad("ContainerDiskImage", "", "empty; leave it out for the guest OS's default "+guest.Image)
 	}
 	if c.ContainerDiskImage == "" {
-		c.ContainerDiskImage = DefaultContainerDiskImage
+		c.ContainerDiskImage = guest.Image
 	} else if strings.ContainsAny(c.ContainerDiskImage, " \t\n") {
 		return nil, bad("ContainerDiskImage", c.ContainerDiskImage, "not an image reference (no spaces allowed)")
 	}
@@ -436,4 +468,29 @@ func parseQuantity(p *string, min resource.Quantity) (resource.Quantity, error) 
 		return q, fmt.Errorf("too small: at least %s (units: Ki, Mi, Gi, or k, M, G)", min.String())
 	}
 	return q, nil
+}
+
+// parseParams reads "workload.key=value" settings; a later one for the
+// same workload and key replaces an earlier one.
+func parseParams(in []sourced) ([]Param, error) {
+	var out []Param
+	index := map[string]int{}
+	for _, p := range in {
+		name, value, ok := strings.Cut(p.value, "=")
+		w, key, ok2 := strings.Cut(name, ".")
+		if !ok || !ok2 || w == "" || key == "" {
+			return nil, fmt.Errorf("%s %q: a parameter is WORKLOAD.KEY=VALUE, e.g. database.scale=5", p.from, p.value)
+		}
+		if err := ValidateName(w); err != nil {
+			return nil, fmt.Errorf("%s %q: %q is not a valid workload name: %v", p.from, p.value, w, err)
+		}
+		param := Param{Workload: w, Key: key, Value: value, Source: p.from}
+		if i, seen := index[name]; seen {
+			out[i] = param
+			continue
+		}
+		index[name] = len(out)
+		out = append(out, param)
+	}
+	return out, nil
 }

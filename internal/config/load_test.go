@@ -185,6 +185,15 @@ func TestBadInput(t *testing.T) {
 		{"empty env workload list", Flags{}, env("VIRTWORK_WORKLOADS", " , "), "", `VIRTWORK_WORKLOADS=" , ": names no workload`},
 		{"empty image", Flags{ContainerDiskImage: ptr("")}, env(), "", `--container-disk-image "": empty`},
 		{"bad noHistory", Flags{}, env(), "noHistory: maybe\n", `:1: noHistory "maybe": must be true or false`},
+		{"unknown guest OS", Flags{GuestOS: ptr("windows")}, env(), "", `--guest-os "windows": unknown guest OS "windows"; known: fedora, centos-stream, ubuntu, debian`},
+		{"unknown guest OS in env", Flags{}, env("VIRTWORK_GUEST_OS", "rhel"), "", `VIRTWORK_GUEST_OS "rhel": unknown guest OS`},
+		{"unknown guest OS in file", Flags{}, env(), "namespace: a\nguestOs: arch\n", `:2: guestOs "arch": unknown guest OS`},
+		{"guest OS key misspelt", Flags{}, env(), "guestOS: debian\n", `unknown key "guestOS" (did you mean "guestOs"?)`},
+		{"param without value", Flags{Params: []string{"database.scale"}}, env(), "", `--param "database.scale": a parameter is WORKLOAD.KEY=VALUE`},
+		{"param without workload", Flags{Params: []string{"scale=5"}}, env(), "", `--param "scale=5": a parameter is WORKLOAD.KEY=VALUE`},
+		{"bad param in env", Flags{}, env("VIRTWORK_PARAMS", "Data_Base.scale=1"), "", `VIRTWORK_PARAMS "Data_Base.scale=1": "Data_Base" is not a valid workload name`},
+		{"params not a mapping", Flags{}, env(), "workloads:\n  database:\n    params: 5\n", `:3: workloads.database.params: must be a mapping`},
+		{"param a list", Flags{}, env(), "workloads:\n  database:\n    params:\n      scale: [1]\n", `:4: workloads.database.params.scale: must be a single value`},
 		{"missing key file", Flags{SSHUser: &user, SSHKeyFiles: []string{filepath.Join(dir, "x.pub")}}, env(), "", "x.pub: cannot read the key file"},
 	}
 	for _, tc := range cases {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	virtworkcue "github.com/virtwork/virtwork/cue"
+	"github.com/virtwork/virtwork/internal/guestos"
 )
 
 // LoadOptions say where workloads come from and what they may depend on.
@@ -148,6 +150,16 @@ func evaluate(srcs []source, in Input) ([]Workload, error) {
 	ctx := cuecontext.New()
 	root := ctx.BuildInstance(inst)
 	root = root.FillPath(cue.MakePath(cue.Str("input"), cue.Str("namespace")), in.Namespace)
+	guest, err := guestos.Lookup(in.GuestOS)
+	if err != nil {
+		return nil, fmt.Errorf("workload: %w", err)
+	}
+	root = root.FillPath(cue.MakePath(cue.Str("input"), cue.Str("guest")), map[string]any{
+		"os": guest.Name, "family": guest.Family, "selinux": guest.SELinux,
+	})
+	if root, err = fillParams(root, in.Params); err != nil {
+		return nil, err
+	}
 	if err := root.Validate(cue.Concrete(true)); err != nil {
 		return nil, cueError(err)
 	}
@@ -206,6 +218,77 @@ func guestPrograms() (*ast.File, error) {
 	}
 	f.Decls = append(f.Decls, &ast.Field{Label: ast.NewIdent("_guestPrograms"), Value: ast.NewStruct(fields...)})
 	return f, nil
+}
+
+// fillParams sets workload parameters, each read as the type its
+// workload declares, and names the setting at fault when one does not fit.
+func fillParams(root cue.Value, params []Param) (cue.Value, error) {
+	for _, p := range params {
+		setting := fmt.Sprintf("%s %s.%s=%s", p.Source, p.Workload, p.Key, p.Value)
+		w := root.LookupPath(cue.MakePath(cue.Str("workloads"), cue.Str(p.Workload)))
+		if !w.Exists() {
+			return root, fmt.Errorf("%s: no workload %q (see virtwork workloads)", setting, p.Workload)
+		}
+		declared := w.LookupPath(cue.MakePath(cue.Str("params")))
+		var keys []string
+		if it, err := declared.Fields(); err == nil {
+			for it.Next() {
+				keys = append(keys, it.Selector().String())
+			}
+		}
+		path := cue.MakePath(cue.Str("workloads"), cue.Str(p.Workload), cue.Str("params"), cue.Str(p.Key))
+		param := root.LookupPath(path)
+		if !param.Exists() {
+			known := "it has none"
+			if len(keys) > 0 {
+				known = "it has " + strings.Join(keys, ", ")
+			}
+			return root, fmt.Errorf("%s: workload %s has no parameter %q (%s)", setting, p.Workload, p.Key, known)
+		}
+		var value any = p.Value
+		switch param.IncompleteKind() {
+		case cue.IntKind:
+			n, err := strconv.Atoi(p.Value)
+			if err != nil {
+				return root, fmt.Errorf("%s: %s.%s is a whole number", setting, p.Workload, p.Key)
+			}
+			value = n
+		case cue.BoolKind:
+			b, err := strconv.ParseBool(p.Value)
+			if err != nil {
+				return root, fmt.Errorf("%s: %s.%s is true or false", setting, p.Workload, p.Key)
+			}
+			value = b
+		}
+		filled := root.FillPath(path, value)
+		if err := filled.LookupPath(path).Validate(cue.Concrete(true)); err != nil {
+			return root, fmt.Errorf("%s: %s", setting, paramError(err))
+		}
+		root = filled
+	}
+	return root, nil
+}
+
+// paramError says in one line why a parameter's value does not fit its
+// declaration, leaving out the schema's "not a bool, not a string"
+// alternatives that the disjunction int | bool | string adds.
+func paramError(err error) string {
+	var msgs []string
+	for _, e := range errors.Errors(err) {
+		format, args := e.Msg()
+		msg := fmt.Sprintf(format, args...)
+		if strings.Contains(msg, "mismatched types") || strings.Contains(msg, "empty disjunction") {
+			continue
+		}
+		if pos := e.Position(); pos.IsValid() {
+			msg += " (" + pos.String() + ")"
+		}
+		msgs = append(msgs, msg)
+	}
+	if len(msgs) == 0 {
+		return strings.ReplaceAll(err.Error(), "\n", " ")
+	}
+	return strings.Join(msgs, "; ")
 }
 
 // declaration is a workload name as written in a file.

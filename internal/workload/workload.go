@@ -109,4 +109,17 @@ type Port struct {
 // Input is what a workload definition may depend on from the configuration.
 type Input struct {
 	Namespace string
+	// GuestOS names the guest OS profile (internal/guestos); empty means
+	// the default. The workloads see it as input.guest.
+	GuestOS string
+	// Params set workload parameters (a workload's params), in order.
+	Params []Param
+}
+
+// Param sets the parameter Key of workload Workload to Value, which is
+// read as the parameter's type (int, bool or string).
+type Param struct {
+	Workload, Key, Value string
+	// Source names where it was set, for errors ("--param").
+	Source string
 }
