@@ -23,9 +23,11 @@ deps:
 	./.ci/install-deps.sh
 
 ## test: formatting, vet, and every test, including those against a local
-## kube-apiserver and the validators (cloud-init, systemd-analyze, fio).
+## kube-apiserver and the validators (cloud-init, systemd-analyze, fio);
+## then the guest lab (mk/guestlab.mk), after the Go tests, not beside them.
 test: deps lint
 	$(GO) test -count=1 -timeout 40m ./...
+	$(MAKE) guestlab
 
 ## test-unit: the tests that need nothing installed.
 test-unit:
