@@ -36,7 +36,7 @@ func DetectAccel(ctx context.Context, img Image, dir string) ([]string, string) 
 	if err == nil && strings.Contains(string(log), "Kernel panic") {
 		return []string{"-accel", "kvm", "-cpu", "host"}, "KVM: a guest kernel boots under it"
 	}
-	why := strings.TrimSpace(string(out))
+	why, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 	if ctx.Err() != nil {
 		why = "the probe kernel did not get to its panic within 30 s"
 	}

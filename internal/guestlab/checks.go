@@ -46,7 +46,9 @@ var workloadChecks = map[string][]Check{
 	"database": {
 		{Name: "PostgreSQL answers with the pgbench tables", Script: `n=$(runuser -u postgres -- psql -d pgbench -tAc 'SELECT count(*) FROM pgbench_accounts' 2>&1) || { echo "$n"; exit 1; }
 [ "$n" -gt 0 ] || { echo "pgbench_accounts holds $n rows"; exit 1; }
-echo "pgbench_accounts: $n rows"`},
+dir=$(runuser -u postgres -- psql -tAc 'SHOW data_directory')
+[ "$(findmnt -n -o SOURCE --target "$dir")" = "$(readlink -f /dev/disk/by-id/virtio-pgdata)" ] || { echo "data directory $dir is not on the pgdata disk"; exit 2; }
+echo "pgbench_accounts: $n rows, data in $dir"`},
 		// pgbench -i (initialisation) does not count: the load is the
 		// benchmark run with its clients.
 		{Name: "pgbench runs", Script: `pgrep -f '^/usr/bin/pgbench -c ' >/dev/null || pgrep -af pgbench | grep -q -- ' -c ' || { echo "no pgbench run:"; pgrep -af pgbench; exit 1; }`, Milestone: MilestoneLoad},
