@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/virtwork/virtwork/internal/config"
+	"github.com/virtwork/virtwork/internal/guestos"
 	"github.com/virtwork/virtwork/internal/workload"
 	"github.com/virtwork/virtwork/inventory/history"
 )
@@ -233,6 +234,8 @@ func flagValues(f *kong.Flag, prefix, cur string, given map[string]string, e *en
 		directive |= compNoSpace // room for ",next"
 	case f.Name == "context":
 		out = filterPrefix(kubeContexts(given, e), cur)
+	case f.Name == "guest-os":
+		out = filterPrefix(enumCandidates(guestos.Names()), cur)
 	case f.PlaceHolder == "DIR":
 		return nil, compFilterDirs
 	case f.PlaceHolder == "FILE" || f.PlaceHolder == "PATH":
