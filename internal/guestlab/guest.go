@@ -37,15 +37,14 @@ type Disk struct {
 }
 
 // NIC is a guest's interface on a qemu socket network: a virtual cable
-// between two qemu processes over a TCP connection on 127.0.0.1, so the
-// guests' traffic never leaves this machine.
+// between two qemu processes made of UDP datagrams on 127.0.0.1, so the
+// guests' traffic never leaves this machine (and, unlike a TCP link,
+// neither end has to be up first).
 type NIC struct {
 	MAC     string
 	Address string // CIDR, e.g. 10.0.2.1/24
-	// Listen is true for the end that listens on Port, false for the end
-	// that connects.
-	Listen bool
-	Port   int
+	// Port is this end's UDP port on 127.0.0.1, PeerPort the other end's.
+	Port, PeerPort int
 }
 
 // machine is a running guest.
@@ -145,12 +144,8 @@ func (g *Guest) start(ctx context.Context, img Image, dir string, accel []string
 			"-device", "virtio-blk-pci,drive=disk-"+d.Name+",serial="+d.Name)
 	}
 	if g.NIC != nil {
-		end := "connect"
-		if g.NIC.Listen {
-			end = "listen"
-		}
 		qargs = append(qargs,
-			"-netdev", fmt.Sprintf("socket,id=lab0,%s=127.0.0.1:%d", end, g.NIC.Port),
+			"-netdev", fmt.Sprintf("socket,id=lab0,localaddr=127.0.0.1:%d,udp=127.0.0.1:%d", g.NIC.Port, g.NIC.PeerPort),
 			"-device", "virtio-net-pci,netdev=lab0,mac="+g.NIC.MAC)
 	} else {
 		qargs = append(qargs, "-nic", "none")

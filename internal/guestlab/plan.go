@@ -31,8 +31,8 @@ const labNetwork = "10.0.2."
 // the cloudInitNoCloud Secret, data disks with their serials and the
 // sizes of their DataVolume templates. The VMs of a workload with
 // Services share a private network on which the Services' DNS names
-// resolve to the selected VMs. port is the first free TCP port on
-// 127.0.0.1 the socket links may use.
+// resolve to the selected VMs. port is the first of the UDP ports on
+// 127.0.0.1 the links may use (two per link).
 func Plan(objs []*unstructured.Unstructured, port int) ([]Workload, error) {
 	secrets := map[string][]byte{}
 	var services []corev1.Service
@@ -100,13 +100,13 @@ func Plan(objs []*unstructured.Unstructured, port int) ([]Workload, error) {
 			}
 			for i, g := range w.Guests {
 				g.NIC = &NIC{
-					MAC:     fmt.Sprintf("52:54:00:12:34:%02x", i+1),
-					Address: fmt.Sprintf("%s%d/24", labNetwork, i+1),
-					Listen:  i == 0,
-					Port:    port,
+					MAC:      fmt.Sprintf("52:54:00:12:34:%02x", i+1),
+					Address:  fmt.Sprintf("%s%d/24", labNetwork, i+1),
+					Port:     port + i,
+					PeerPort: port + 1 - i,
 				}
 			}
-			port++
+			port += 2
 			for _, s := range mine {
 				sel := labels.SelectorFromSet(s.Spec.Selector)
 				for i, g := range w.Guests {

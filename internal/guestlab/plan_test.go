@@ -56,7 +56,7 @@ func TestPlanReadsTheRenderLikeKubeVirt(t *testing.T) {
 		t.Errorf("database-1: not the debian user data, or a NIC it does not need")
 	}
 	srv, cli := guests["network-server-1"], guests["network-client-1"]
-	if srv.NIC == nil || cli.NIC == nil || srv.NIC.Port != cli.NIC.Port || srv.NIC.Listen == cli.NIC.Listen || srv.NIC.MAC == cli.NIC.MAC {
+	if srv.NIC == nil || cli.NIC == nil || srv.NIC.Port != cli.NIC.PeerPort || cli.NIC.Port != srv.NIC.PeerPort || srv.NIC.Port == cli.NIC.Port || srv.NIC.MAC == cli.NIC.MAC {
 		t.Fatalf("network pair not linked: server %+v client %+v", srv.NIC, cli.NIC)
 	}
 	srvIP := strings.Split(srv.NIC.Address, "/")[0]
