@@ -301,7 +301,11 @@ func settings(c *history.Config) string {
 	add("memory", c.Memory)
 	add("disk-size", c.DiskSize)
 	add("storage-class", c.StorageClass)
+	add("guest-os", c.GuestOS)
 	add("container-disk-image", c.ContainerDiskImage)
+	for _, p := range c.Params {
+		add("param", p)
+	}
 	add("workload-dir", c.WorkloadDir)
 	add("ssh-user", c.SSHUser)
 	pw := "no"

@@ -31,11 +31,15 @@ func ConfigOf(cfg *config.Config) *Config {
 		Memory:             quantity(&cfg.Memory),
 		DiskSize:           quantity(&cfg.DiskSize),
 		StorageClass:       cfg.StorageClass,
+		GuestOS:            cfg.GuestOS,
 		ContainerDiskImage: cfg.ContainerDiskImage,
 		WorkloadDir:        cfg.WorkloadDir,
 		SSHUser:            cfg.SSHUser,
 		SSHPasswordSet:     cfg.SSHPassword != "",
 		SSHKeys:            len(cfg.SSHKeys),
+	}
+	for _, p := range cfg.Params {
+		c.Params = append(c.Params, p.Workload+"."+p.Key+"="+p.Value)
 	}
 	for name, w := range cfg.PerWorkload {
 		if c.PerWorkload == nil {

@@ -122,7 +122,9 @@ type Config struct {
 	Memory             string                    `json:"memory,omitempty"`
 	DiskSize           string                    `json:"diskSize,omitempty"`
 	StorageClass       string                    `json:"storageClass,omitempty"`
+	GuestOS            string                    `json:"guestOs,omitempty"`
 	ContainerDiskImage string                    `json:"containerDiskImage,omitempty"`
+	Params             []string                  `json:"params,omitempty"` // workload.key=value
 	WorkloadDir        string                    `json:"workloadDir,omitempty"`
 	SSHUser            string                    `json:"sshUser,omitempty"`
 	SSHPasswordSet     bool                      `json:"sshPasswordSet"`
