@@ -69,6 +69,9 @@ func EnsureImage(cacheDir string, packages []string, log io.Writer) (Image, erro
 	// The root file system is written last, so its presence marks a
 	// complete image; the rename makes it appear at once.
 	if err := os.Rename(tmp, dir); err != nil {
+		if _, statErr := os.Stat(img.Root); statErr == nil {
+			return img, nil // another lab run built it meanwhile
+		}
 		return img, err
 	}
 	return img, nil
