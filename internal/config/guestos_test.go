@@ -22,8 +22,7 @@ func TestGuestOSPicksTheDefaultImage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := tc.flags
 			if tc.file != "" {
-				p := writeFile(t, "virtwork.yaml", tc.file)
-				f.Config = &p
+				f.Config = ptr(writeFile(t, "c.yaml", tc.file))
 			}
 			c, err := Load(f, tc.env)
 			if err != nil {
