@@ -27,6 +27,7 @@ const (
 	MilestoneBoot      = "boot"            // the guest agent answers
 	MilestoneCloudInit = "cloud-init done" // cloud-init finished without errors
 	MilestoneLoad      = "load visible"    // the workload's load process runs
+	MilestoneFigures   = "first figures"   // the exporter serves a good run's figures
 )
 
 // workloadChecks are what each built-in workload must show beyond the
@@ -34,16 +35,16 @@ const (
 // guestChecks). One entry per fact; a new fact (say, an exporter's
 // figures changing between two scrapes) is one more entry.
 var workloadChecks = map[string][]Check{
-	"cpu": {
+	"cpu": append([]Check{
 		{Name: "stress-ng runs", Script: `pgrep -x stress-ng >/dev/null || { echo "no stress-ng process"; exit 1; }`, Milestone: MilestoneLoad},
-	},
-	"memory": {
+	}, figures("cpu", "")...),
+	"memory": append([]Check{
 		{Name: "stress-ng runs", Script: `pgrep -x stress-ng >/dev/null || { echo "no stress-ng process"; exit 1; }`, Milestone: MilestoneLoad},
-	},
-	"disk": {
+	}, figures("memory", "")...),
+	"disk": append([]Check{
 		{Name: "fio runs", Script: `pgrep -x fio >/dev/null || { echo "no fio process"; exit 1; }`, Milestone: MilestoneLoad},
-	},
-	"database": {
+	}, figures("disk", "")...),
+	"database": append([]Check{
 		{Name: "PostgreSQL answers with the pgbench tables", Script: `n=$(runuser -u postgres -- psql -d pgbench -tAc 'SELECT count(*) FROM pgbench_accounts' 2>&1) || { echo "$n"; exit 1; }
 [ "$n" -gt 0 ] || { echo "pgbench_accounts holds $n rows"; exit 1; }
 dir=$(runuser -u postgres -- psql -tAc 'SHOW data_directory')
@@ -52,8 +53,8 @@ echo "pgbench_accounts: $n rows, data in $dir"`},
 		// pgbench -i (initialisation) does not count: the load is the
 		// benchmark run with its clients.
 		{Name: "pgbench runs", Script: `pgrep -f '^/usr/bin/pgbench -c ' >/dev/null || pgrep -af pgbench | grep -q -- ' -c ' || { echo "no pgbench run:"; pgrep -af pgbench; exit 1; }`, Milestone: MilestoneLoad},
-	},
-	"network": {
+	}, figures("database", "")...),
+	"network": append([]Check{
 		{Name: "iperf3 server listens", Role: "server", Script: `ss -Hltn 'sport = :5201' | grep -q . || { echo "nothing listens on 5201"; exit 1; }`},
 		{Name: "iperf3 client runs", Role: "client", Script: `pgrep -x iperf3 >/dev/null || { echo "no iperf3 process"; exit 1; }`},
 		// --bidir: the server's interface both receives and sends.
@@ -62,7 +63,35 @@ rx=$(cat $s/rx_bytes); tx=$(cat $s/tx_bytes); sleep 5
 drx=$(( $(cat $s/rx_bytes) - rx )); dtx=$(( $(cat $s/tx_bytes) - tx ))
 echo "in 5 s: received $drx bytes, sent $dtx bytes"
 [ $drx -gt 1000000 ] && [ $dtx -gt 1000000 ]`, Milestone: MilestoneLoad},
-	},
+		// The client runs iperf3 through virtwork-run; the server's
+		// exporter has guest figures only.
+	}, figures("network", "client")...),
+}
+
+// scrape writes to $f.new the lines of the guest exporter's :9100/metrics
+// that carry workload $W's own figures (not the guest's or the exporter's).
+const scrape = `python3 - "$W" >$f.new <<'PY' || exit 1
+import sys, urllib.request
+w = 'workload="%s"' % sys.argv[1]
+body = urllib.request.urlopen("http://127.0.0.1:9100/metrics", timeout=30).read().decode()
+for line in body.splitlines():
+    if line.startswith("virtwork_") and not line.startswith(("virtwork_guest_", "virtwork_exporter_")) and w in line:
+        print(line)
+PY
+`
+
+// figures are the checks of the results a workload's role reports: the
+// exporter on :9100 serves the figures of a good run, and they change
+// from one scrape to a later one (the load goes on and is measured).
+func figures(workload, role string) []Check {
+	vars := "W=" + workload + "\nf=/run/guestlab-figures-" + workload + "\n"
+	return []Check{
+		{Name: "the exporter serves the workload's figures", Role: role, Milestone: MilestoneFigures, Script: vars + scrape + `grep -Eq '^virtwork_workload_last_run_success\{[^}]*\} 1(\.0)?( |$)' $f.new || { echo "no good run reported yet:"; cat $f.new; exit 1; }
+mv $f.new $f
+echo "$(grep -c . $f) lines, e.g. $(grep -v '^virtwork_workload_' $f | head -n 1)"`},
+		{Name: "the figures change between two scrapes", Role: role, Script: vars + scrape + `if cmp -s $f $f.new; then echo "unchanged since the first scrape"; exit 1; fi
+diff $f $f.new | grep '^>' | head -n 2`},
+	}
 }
 
 // cloudInitCheck passes once cloud-init has finished its last stage with

@@ -238,8 +238,8 @@ func since(t time.Time) string { return time.Since(t).Round(time.Second).String(
 // the start of its qemu.
 func Table(results []Result) string {
 	var b strings.Builder
-	cols := []string{MilestoneBoot, MilestoneCloudInit, MilestoneLoad}
-	fmt.Fprintf(&b, "%-18s %-8s %8s %16s %13s\n", "guest", "result", cols[0], cols[1], cols[2])
+	cols := []string{MilestoneBoot, MilestoneCloudInit, MilestoneLoad, MilestoneFigures}
+	fmt.Fprintf(&b, "%-18s %-8s %8s %16s %13s %14s\n", "guest", "result", cols[0], cols[1], cols[2], cols[3])
 	for _, r := range results {
 		status := "ok"
 		if r.Err != nil {
@@ -254,7 +254,7 @@ func Table(results []Result) string {
 				}
 				return "-"
 			}
-			fmt.Fprintf(&b, "%-18s %-8s %8s %16s %13s\n", g, status, cell(cols[0]), cell(cols[1]), cell(cols[2]))
+			fmt.Fprintf(&b, "%-18s %-8s %8s %16s %13s %14s\n", g, status, cell(cols[0]), cell(cols[1]), cell(cols[2]), cell(cols[3]))
 		}
 	}
 	return b.String()

@@ -110,11 +110,18 @@ func Plan(objs []*unstructured.Unstructured, port int) ([]Workload, error) {
 			for _, s := range mine {
 				sel := labels.SelectorFromSet(s.Spec.Selector)
 				for i, g := range w.Guests {
-					if sel.Matches(labels.Set(vmOf[g].Spec.Template.ObjectMeta.Labels)) {
-						host := fmt.Sprintf("%s%d %s.%s.svc.cluster.local %s.%s.svc %s", labNetwork, i+1, s.Name, s.Namespace, s.Name, s.Namespace, s.Name)
-						for _, h := range w.Guests {
-							h.Hosts = append(h.Hosts, host)
-						}
+					if !sel.Matches(labels.Set(vmOf[g].Spec.Template.ObjectMeta.Labels)) {
+						continue
+					}
+					svc := s.Name + "." + s.Namespace + ".svc.cluster.local"
+					host := fmt.Sprintf("%s%d %s", labNetwork, i+1, svc)
+					if s.Spec.ClusterIP == corev1.ClusterIPNone {
+						// A headless Service also names each VM it
+						// selects: <vm>.<service>.<namespace>.svc....
+						host += " " + g.Name + "." + svc
+					}
+					for _, h := range w.Guests {
+						h.Hosts = append(h.Hosts, host)
 					}
 				}
 			}

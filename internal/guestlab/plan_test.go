@@ -60,17 +60,19 @@ func TestPlanReadsTheRenderLikeKubeVirt(t *testing.T) {
 		t.Fatalf("network pair not linked: server %+v client %+v", srv.NIC, cli.NIC)
 	}
 	srvIP := strings.Split(srv.NIC.Address, "/")[0]
-	wantHost := srvIP + " iperf3-server.lab.svc.cluster.local"
+	// The Service is headless: its name and the server VM's own name under
+	// it resolve to the server.
+	wantHost := srvIP + " iperf3-server.lab.svc.cluster.local network-server-1.iperf3-server.lab.svc.cluster.local"
 	for _, g := range []*Guest{srv, cli} {
-		if len(g.Hosts) != 1 || !strings.HasPrefix(g.Hosts[0], wantHost+" ") {
+		if len(g.Hosts) != 1 || g.Hosts[0] != wantHost {
 			t.Errorf("%s hosts %q, want %q...", g.Name, g.Hosts, wantHost)
 		}
 		if !strings.Contains(g.seedFiles()["vendor-data"], wantHost) {
 			t.Errorf("%s: the hosts entry is not in the seed's vendor data", g.Name)
 		}
 	}
-	if !strings.Contains(string(cli.UserData), "iperf3 -c iperf3-server.lab.svc.cluster.local") {
-		t.Errorf("client user data does not name the Service")
+	if !strings.Contains(string(cli.UserData), `iperf3 -c "network-server-$n.iperf3-server.lab.svc.cluster.local"`) {
+		t.Errorf("client user data does not name the server VM under the Service")
 	}
 	pkgs, err := Packages(plan)
 	if err != nil {
@@ -99,7 +101,8 @@ func TestGuestChecksCoverUnitsAndDisks(t *testing.T) {
 	for _, c := range checks {
 		names = append(names, c.Name)
 	}
-	want := []string{"cloud-init done without errors", "virtwork-database.service active", "data disk pgdata mounted", "PostgreSQL answers with the pgbench tables", "pgbench runs"}
+	want := []string{"cloud-init done without errors", "virtwork-database.service active", "data disk pgdata mounted", "PostgreSQL answers with the pgbench tables", "pgbench runs",
+		"the exporter serves the workload's figures", "the figures change between two scrapes"}
 	if !slices.Equal(names, want) {
 		t.Errorf("checks %q, want %q", names, want)
 	}
