@@ -27,7 +27,9 @@ import (
 
 // builtRole is a built-in role and its user-data.
 type builtRole struct {
-	name     string // workload/role
+	name     string // guest OS, workload/role
+	workload string
+	wr       string // workload/role
 	role     workload.Role
 	userdata []byte
 	parsed   parsedConfig
@@ -65,7 +67,7 @@ func builtinRoles(t *testing.T) []builtRole {
 				if err != nil {
 					t.Fatalf("%s %s/%s: %v", guest, w.Name, r.Name, err)
 				}
-				br := builtRole{name: guest + " " + w.Name + "/" + r.Name, role: r, userdata: b}
+				br := builtRole{name: guest + " " + w.Name + "/" + r.Name, workload: w.Name, wr: w.Name + "/" + r.Name, role: r, userdata: b}
 				if err := yaml.Unmarshal(b, &br.parsed); err != nil {
 					t.Fatalf("%s: reading back user-data: %v", br.name, err)
 				}
@@ -330,11 +332,11 @@ func TestRunnerInvocations(t *testing.T) {
 			if code := cmd.ProcessState.ExitCode(); code != 0 && code != 1 {
 				t.Errorf("%s: virtwork-run %q: %v\n%s", r.name, opts, err, out)
 			}
-			if _, err := os.Stat(filepath.Join(dir, strings.Split(r.name, "/")[0]+".prom")); err != nil {
+			if _, err := os.Stat(filepath.Join(dir, r.workload+".prom")); err != nil {
 				t.Errorf("%s: virtwork-run %q wrote no figures named after the workload: %v", r.name, opts, err)
 			}
 		}
-		if want := len(toolCommands(r.role)) > 0 && r.name != "network/server"; (n > 0) != want {
+		if want := len(toolCommands(r.role)) > 0 && r.wr != "network/server"; (n > 0) != want {
 			t.Errorf("%s: %d virtwork-run command lines; want some exactly when the role runs a load tool (other than the iperf3 server)", r.name, n)
 		}
 	}
