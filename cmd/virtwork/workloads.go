@@ -125,10 +125,14 @@ func (c *workloadsShowCmd) Run(e *env) error {
 		if o.GetKind() != "Secret" {
 			continue
 		}
-		data, _, _ := unstructured.NestedString(o.Object, "data", render.UserDataKey)
-		userData, err := base64.StdEncoding.DecodeString(data)
-		if err != nil {
-			return fmt.Errorf("workloads show: user data of %s: %w", o.GetName(), err)
+		userData, found, _ := unstructured.NestedString(o.Object, "stringData", render.UserDataKey)
+		if !found {
+			data, _, _ := unstructured.NestedString(o.Object, "data", render.UserDataKey)
+			b, err := base64.StdEncoding.DecodeString(data)
+			if err != nil {
+				return fmt.Errorf("workloads show: user data of %s: %w", o.GetName(), err)
+			}
+			userData = string(b)
 		}
 		fmt.Fprintf(e.stdout, "\n# cloud-init user data (Secret %s):\n%s", o.GetName(), userData)
 	}

@@ -1,7 +1,6 @@
 package guestlab
 
 import (
-	"encoding/base64"
 	"fmt"
 	"slices"
 	"sort"
@@ -44,13 +43,12 @@ func Plan(objs []*unstructured.Unstructured, port int) ([]Workload, error) {
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &s); err != nil {
 				return nil, fmt.Errorf("secret %s: %w", o.GetName(), err)
 			}
-			// The unstructured form holds data base64-encoded, as in YAML.
-			enc, _, _ := unstructured.NestedString(o.Object, "data", render.UserDataKey)
-			b, err := base64.StdEncoding.DecodeString(enc)
-			if err != nil {
-				return nil, fmt.Errorf("secret %s: %w", o.GetName(), err)
+			// As the API server does: stringData over data.
+			if ud, ok := s.StringData[render.UserDataKey]; ok {
+				secrets[s.Name] = []byte(ud)
+			} else if ud, ok := s.Data[render.UserDataKey]; ok {
+				secrets[s.Name] = ud
 			}
-			secrets[s.Name] = b
 		case "Service":
 			var s corev1.Service
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &s); err != nil {
