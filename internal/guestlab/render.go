@@ -16,11 +16,11 @@ import (
 // RenderArgs are the virtwork arguments the lab renders with: every
 // built-in workload for Debian, sized for emulated guests on a small
 // machine through the settings any user has (a smaller pgbench scale
-// factor and shorter runs, one vCPU and 1 GiB per guest).
+// factor and shorter pgbench and fio runs, one vCPU and 1 GiB per guest).
 var RenderArgs = []string{
 	"render", "--guest-os", "debian", "--namespace", "guestlab",
 	"--vm-count", "1", "--cpu-cores", "1", "--memory", "1Gi", "--disk-size", "5Gi",
-	"--param", "database.scale=2", "--param", "database.duration=60",
+	"--param", "database.scale=2", "--param", "database.duration=60", "--param", "disk.runtime=40",
 }
 
 // Render runs `virtwork render` (the binary at virtwork) with args and
