@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	coordclient "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	cliinv "sigs.k8s.io/cli-utils/pkg/inventory"
 	"sigs.k8s.io/cli-utils/pkg/object"
 	"sigs.k8s.io/cli-utils/pkg/object/dependson"
@@ -49,6 +52,14 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 	}
 	if err := e.ensureNamespace(ctx, nsObj, inv, opts); err != nil {
 		return nil, err
+	}
+	if !opts.DryRun {
+		lease, leaseCtx, err := e.acquire(ctx, inv, opts.LeaseDuration)
+		if err != nil {
+			return nil, err
+		}
+		defer lease.Release()
+		ctx = leaseCtx
 	}
 
 	invClient := inventory.NewClient(kc.Dynamic, inv)
@@ -110,10 +121,7 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 	}
 	e.reportBadEntries(inv, badEntries)
 	for _, s := range skipped {
-		e.object(refOf(s.id), event.Skipped, "owned by "+inventory.Owner(s.owner)+" (use --adopt to take it over)", s.owner)
-		if vm, ok := e.vms[s.id]; ok {
-			vm.skipped, vm.status, vm.message = true, event.VMSkipped, "owned by "+inventory.Owner(s.owner)
-		}
+		e.skipOwned(s.id, s.owner)
 	}
 
 	// Record the union of old and new before touching anything, so that
@@ -123,6 +131,9 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 	for i, it := range apply {
 		applyIDs[i] = it.id
 	}
+	// recorded is what the inventory holds as this run last read or wrote
+	// it; every write is a compare-and-swap against that version.
+	recorded := prev
 	if !opts.DryRun {
 		merged := prev.Union(applyIDs)
 		if err := inv.CheckFits(merged); err != nil {
@@ -134,6 +145,7 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 			if err := invClient.Save(ctx, merged); err != nil {
 				return e.finish(ctx, e.explain(err), false), e.explain(err)
 			}
+			recorded = merged
 		}
 	}
 
@@ -146,7 +158,9 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 	failRun := func(err error) { runErrOnce.Do(func() { runErr = err }) }
 	applyCtx, cancelApply := context.WithCancel(ctx)
 	defer cancelApply()
-	failed := map[object.ObjMetadata]bool{}
+	// failed: the apply call failed; lost: another instance claimed the
+	// object first (it is not recorded in the end).
+	failed, lost := map[object.ObjMetadata]bool{}, map[object.ObjMetadata]bool{}
 	var failedMu sync.Mutex
 	for _, group := range groups {
 		forEach(applyCtx, opts.Workers, len(group), func(ctx context.Context, i int) {
@@ -157,9 +171,16 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 				e.object(refOf(it.id), event.Created, "dry run; not validated: the namespace does not exist yet", "")
 				return
 			}
-			result, err := e.applyOne(ctx, it, lives[it.id], info, opts)
+			result, owner, err := e.applyOne(ctx, it, lives[it.id], inv, policy, opts)
+			if result == event.Skipped {
+				failedMu.Lock()
+				lost[it.id] = true
+				failedMu.Unlock()
+				e.skipOwned(it.id, owner)
+				return
+			}
 			if err != nil {
-				if fatal(err) {
+				if fatal(e.explain(err)) {
 					failRun(e.explain(err))
 					cancelApply()
 				}
@@ -198,8 +219,13 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 		return e.finish(ctx, runErr, false), runErr
 	}
 
+	claimed := slices.DeleteFunc(slices.Clone(applyIDs), func(id object.ObjMetadata) bool { return lost[id] })
+
 	// Prune what left the set, VMs first (reverse of apply order).
 	pruned := e.deleteAll(ctx, inv, toPrune, lives, cliinv.PolicyMustMatch, opts.Workers, opts.DryRun, event.Pruned, wait)
+	if pruned.err != nil {
+		return e.finish(ctx, pruned.err, false), pruned.err
+	}
 	if ctx.Err() != nil {
 		return e.finish(ctx, ctx.Err(), false), ctx.Err()
 	}
@@ -213,7 +239,7 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 	var w *waiter
 	if wait {
 		var targets object.ObjMetadataSet
-		for _, id := range applyIDs {
+		for _, id := range claimed {
 			if !failed[id] {
 				targets = append(targets, id)
 			}
@@ -247,10 +273,10 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 		// Keep in the inventory what was applied (or attempted: a failed
 		// apply may still have created the object) and what was to be
 		// pruned but may still exist.
-		final := applyIDs.Union(stillThere(pruned.remaining, w))
-		if current, _, err := invClient.Load(ctx); err != nil {
-			return e.finish(ctx, e.explain(err), timedOut), e.explain(err)
-		} else if !final.Equal(current) {
+		// Never re-read here: a write by anyone else since this run's
+		// last one must fail (Save's compare-and-swap), not be overwritten.
+		final := claimed.Union(stillThere(pruned.remaining, w))
+		if !final.Equal(recorded) {
 			if err := invClient.Save(ctx, final); err != nil {
 				return e.finish(ctx, e.explain(err), timedOut), e.explain(err)
 			}
@@ -358,9 +384,24 @@ func (e *engine) ensureNamespace(ctx context.Context, ns *unstructured.Unstructu
 	return nil
 }
 
+// fieldManager is the instance's server-side apply field manager. Each
+// instance has its own, so that the owning-inventory annotation one instance
+// set is a field another instance cannot change without a conflict: which
+// instance claims an object is decided by the API server, in the same
+// compare-and-swap that writes the object (a concurrent create turns into an
+// update that sees the other's fields).
+func fieldManager(inv inventory.Inventory) string { return FieldManager + "-" + inv.Name }
+
 // applyOne server-side applies one object, marked as owned by the
-// inventory, and says whether that created, changed or left it alone.
-func (e *engine) applyOne(ctx context.Context, it *item, l *live, info cliinv.Info, opts Options) (event.Result, error) {
+// inventory, and says whether that created, changed or left it alone, or
+// skipped it because another inventory (or none) owns it.
+//
+// The first attempt never forces. On a conflict the object is read again:
+// if it is not this instance's to take (policy), it is skipped, naming the
+// owner; otherwise the fields are taken over with a forced apply that
+// carries the resourceVersion just read, so that it fails, and the check is
+// made again, if the object changed (was claimed) in between.
+func (e *engine) applyOne(ctx context.Context, it *item, l *live, inv inventory.Inventory, policy cliinv.Policy, opts Options) (event.Result, string, error) {
 	obj := it.obj.DeepCopy()
 	// Fields the server sets would make apply fail or conflict, if the
 	// set came from `kubectl get -o yaml`.
@@ -368,25 +409,109 @@ func (e *engine) applyOne(ctx context.Context, it *item, l *live, info cliinv.In
 		unstructured.RemoveNestedField(obj.Object, "metadata", f)
 	}
 	unstructured.RemoveNestedField(obj.Object, "status")
+	info := inv.Info()
 	cliinv.AddInventoryIDAnnotation(obj, info)
-	ao := metav1.ApplyOptions{FieldManager: FieldManager, Force: opts.ForceConflicts}
+	ao := metav1.ApplyOptions{FieldManager: fieldManager(inv)}
 	if opts.DryRun {
 		ao.DryRun = []string{metav1.DryRunAll}
 	}
-	out, err := e.kc.Dynamic.Resource(it.gvr).Namespace(it.id.Namespace).Apply(ctx, it.id.Name, obj, ao)
-	if err != nil {
-		if apierrors.IsConflict(err) {
-			return "", fmt.Errorf("%w (another field manager owns these fields: use --force-conflicts to take them)", err)
+	client := e.kc.Dynamic.Resource(it.gvr).Namespace(it.id.Namespace)
+	before := "" // resourceVersion before the apply; "" if it did not exist
+	if l != nil {
+		before = l.ResourceVersion
+	}
+	var lastErr error
+	for range 5 {
+		out, err := client.Apply(ctx, it.id.Name, obj, ao)
+		if err == nil {
+			switch {
+			case before == "":
+				return event.Created, "", nil
+			case out.GetResourceVersion() == before:
+				return event.Unchanged, "", nil
+			}
+			return event.Configured, "", nil
 		}
-		return "", err
+		if !apierrors.IsConflict(err) {
+			return "", "", err
+		}
+		lastErr = err
+		cur, gerr := client.Get(ctx, it.id.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(gerr) {
+			// Deleted meanwhile: create it afresh.
+			obj.SetResourceVersion("")
+			ao.Force = false
+			continue
+		}
+		if gerr != nil {
+			return "", "", gerr
+		}
+		if can, _ := cliinv.CanApply(info, cur, policy); !can {
+			return event.Skipped, cur.GetAnnotations()[cliinv.OwningInventoryKey], nil
+		}
+		if !ao.Force && !opts.ForceConflicts {
+			if others := foreignManagers(err); len(others) > 0 {
+				return "", "", fmt.Errorf("%w (another field manager owns these fields: use --force-conflicts to take them)", err)
+			}
+		}
+		ao.Force = true
+		obj.SetResourceVersion(cur.GetResourceVersion())
+		before = cur.GetResourceVersion()
 	}
-	switch {
-	case l == nil:
-		return event.Created, nil
-	case out.GetResourceVersion() == l.ResourceVersion && out.GetGeneration() == l.Generation:
-		return event.Unchanged, nil
+	return "", "", fmt.Errorf("%s kept changing under this run (%v): apply again", refOf(it.id), lastErr)
+}
+
+// conflictWith finds the field manager in a server-side apply conflict
+// cause ("conflict with \"kubectl\" using v1").
+var conflictWith = regexp.MustCompile(`conflict with "([^"]*)"`)
+
+// foreignManagers lists the field managers in a conflict error that are not
+// virtwork's (another instance's, or the "virtwork" manager of versions
+// before per-instance managers).
+func foreignManagers(err error) []string {
+	var out []string
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || status.Status().Details == nil {
+		return []string{"unknown"}
 	}
-	return event.Configured, nil
+	for _, c := range status.Status().Details.Causes {
+		m := conflictWith.FindStringSubmatch(c.Message)
+		if m == nil {
+			continue
+		}
+		if m[1] != FieldManager && !strings.HasPrefix(m[1], FieldManager+"-") {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// skipOwned reports an object another inventory (or none) owns.
+func (e *engine) skipOwned(id object.ObjMetadata, owner string) {
+	e.object(refOf(id), event.Skipped, "owned by "+inventory.Owner(owner)+" (use --adopt to take it over)", owner)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.skippedOwned++
+	if vm, ok := e.vms[id]; ok {
+		vm.skipped, vm.status, vm.message = true, event.VMSkipped, "owned by "+inventory.Owner(owner)
+	}
+}
+
+// acquire takes the instance's lease (see inventory.Acquire).
+func (e *engine) acquire(ctx context.Context, inv inventory.Inventory, d time.Duration) (*inventory.Held, context.Context, error) {
+	cc, err := coordclient.NewForConfig(e.kc.Config)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, leaseCtx, err := inventory.Acquire(ctx, cc, inv, d)
+	if err != nil {
+		var inUse *inventory.InUseError
+		if errors.As(err, &inUse) {
+			return nil, nil, err
+		}
+		return nil, nil, e.explain(err)
+	}
+	return h, leaseCtx, nil
 }
 
 func (e *engine) markVM(id object.ObjMetadata, status, msg string) {
@@ -488,6 +613,9 @@ type deleted struct {
 	remaining object.ObjMetadataSet
 	// accepted are the deletions to wait for (when waiting).
 	accepted object.ObjMetadataSet
+	// err is an error that stopped the deletions (the API server is
+	// unreachable, no permission).
+	err error
 }
 
 // deleteAll deletes ids (VMs and DataVolumes first, then the rest), each
@@ -523,11 +651,17 @@ func (e *engine) deleteAll(ctx context.Context, inv inventory.Inventory, ids obj
 			rest = append(rest, id)
 		}
 	}
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	for _, group := range []object.ObjMetadataSet{first, rest} {
-		forEach(ctx, workers, len(group), func(ctx context.Context, i int) {
+		forEach(dctx, workers, len(group), func(ctx context.Context, i int) {
 			id := group[i]
-			err := e.deleteOne(ctx, id, lives[id], dryRun)
+			skip, owner, err := e.deleteOne(ctx, id, lives[id], info, policy, dryRun)
 			switch {
+			case skip != "":
+				// Replaced or claimed by someone else since it was
+				// listed: not ours to delete; forget it.
+				e.object(refOf(id), event.Skipped, "not deleted: "+skip, owner)
 			case err == nil || apierrors.IsNotFound(err):
 				reason := ""
 				if dryRun {
@@ -541,17 +675,28 @@ func (e *engine) deleteAll(ctx context.Context, inv inventory.Inventory, ids obj
 					mu.Unlock()
 				}
 				e.object(refOf(id), result, reason, "")
-			case apierrors.IsConflict(err):
-				// UID precondition failed: a different object now has
-				// the name; it is not ours to delete.
-				e.object(refOf(id), event.Skipped, "not deleted: replaced by another object of the same name", "")
 			default:
 				keep(id)
-				if ctx.Err() == nil {
-					e.object(refOf(id), event.Failed, "delete: "+e.explain(err).Error(), "")
+				if ctx.Err() != nil {
+					return
 				}
+				if err := e.explain(err); fatal(err) {
+					mu.Lock()
+					if out.err == nil {
+						out.err = err
+					}
+					mu.Unlock()
+					cancel()
+					return
+				}
+				e.object(refOf(id), event.Failed, "delete: "+e.explain(err).Error(), "")
 			}
 		})
+		if dctx.Err() != nil {
+			// Callers return without writing the inventory: objects
+			// not reached stay recorded.
+			break
+		}
 	}
 	return out
 }
@@ -571,23 +716,49 @@ func stillThere(ids object.ObjMetadataSet, w *waiter) object.ObjMetadataSet {
 	return out
 }
 
-func (e *engine) deleteOne(ctx context.Context, id object.ObjMetadata, l *live, dryRun bool) error {
+// deleteOne deletes one object on the condition that it is still the
+// object that was listed (its UID) and still owned by the inventory: the
+// delete carries the resourceVersion whose owner was checked, and when the
+// object changed meanwhile it is read and checked again. skip says why an
+// object was not deleted (replaced, or now owned by someone else).
+func (e *engine) deleteOne(ctx context.Context, id object.ObjMetadata, l *live, info cliinv.Info, policy cliinv.Policy, dryRun bool) (skip, owner string, err error) {
 	m, err := e.mapping(id.GroupKind, "")
 	if err != nil {
-		return err
+		return "", "", err
 	}
-	uid := types.UID(l.UID)
+	client := e.kc.Metadata.Resource(m.Resource).Namespace(id.Namespace)
+	uid, rv := types.UID(l.UID), l.ResourceVersion
 	// A VM is deleted in the foreground: it stays, Terminating, until the
 	// garbage collector has deleted what it owns (the VMI, whose guest
 	// must shut down first, and the DataVolumes with their PVCs), so that
 	// waiting for the VM to be gone waits for the running guest too.
-	policy := metav1.DeletePropagationBackground
+	propagation := metav1.DeletePropagationBackground
 	if isVM(id) {
-		policy = metav1.DeletePropagationForeground
+		propagation = metav1.DeletePropagationForeground
 	}
-	opts := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}, PropagationPolicy: &policy}
-	if dryRun {
-		opts.DryRun = []string{metav1.DryRunAll}
+	for range 5 {
+		opts := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv}, PropagationPolicy: &propagation}
+		if dryRun {
+			opts.DryRun = []string{metav1.DryRunAll}
+		}
+		err = client.Delete(ctx, id.Name, opts)
+		if !apierrors.IsConflict(err) {
+			return "", "", err
+		}
+		cur, gerr := client.Get(ctx, id.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(gerr):
+			return "", "", nil
+		case gerr != nil:
+			return "", "", gerr
+		case cur.UID != uid:
+			return "replaced by another object of the same name", "", nil
+		}
+		if can, _ := cliinv.CanPrune(info, annotationsOnly(cur), policy); !can {
+			owner := cur.Annotations[cliinv.OwningInventoryKey]
+			return "owned by " + inventory.Owner(owner), owner, nil
+		}
+		rv = cur.ResourceVersion
 	}
-	return e.kc.Dynamic.Resource(m.Resource).Namespace(id.Namespace).Delete(ctx, id.Name, opts)
+	return "", "", fmt.Errorf("%s kept changing under this run: %w", refOf(id), err)
 }

@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -34,6 +35,19 @@ func Destroy(ctx context.Context, kc *kube.Client, opts DestroyOptions, sink eve
 		return nil, err
 	}
 	e := newEngine(kc, event.CommandDestroy, opts.DryRun, sink)
+	if !opts.DryRun {
+		lease, leaseCtx, err := e.acquire(ctx, inv, opts.LeaseDuration)
+		var noNS *inventory.NoNamespaceError
+		switch {
+		case errors.As(err, &noNS):
+			// No namespace, no inventory: nothing to destroy (below).
+		case err != nil:
+			return nil, err
+		default:
+			defer lease.Release()
+			ctx = leaseCtx
+		}
+	}
 	invClient := inventory.NewClient(kc.Dynamic, inv)
 	ids, exists, err := invClient.Load(ctx)
 	if err != nil {
@@ -85,6 +99,9 @@ func Destroy(ctx context.Context, kc *kube.Client, opts DestroyOptions, sink eve
 	}
 
 	res := e.deleteAll(ctx, inv, servable, lives, cliinv.PolicyMustMatch, opts.Workers, opts.DryRun, event.Deleted, wait)
+	if res.err != nil {
+		return e.finish(ctx, res.err, false), res.err
+	}
 	if ctx.Err() != nil {
 		return e.finish(ctx, ctx.Err(), false), ctx.Err()
 	}

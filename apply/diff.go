@@ -101,7 +101,7 @@ func Diff(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructure
 			return
 		}
 		out, err := kc.Dynamic.Resource(it.gvr).Namespace(it.id.Namespace).Apply(ctx, it.id.Name, obj, metav1.ApplyOptions{
-			FieldManager: FieldManager, Force: opts.ForceConflicts, DryRun: []string{metav1.DryRunAll},
+			FieldManager: fieldManager(inv), Force: opts.ForceConflicts, DryRun: []string{metav1.DryRunAll},
 		})
 		if err != nil {
 			errOnce.Do(func() { firstErr = e.explain(fmt.Errorf("dry-run apply of %s: %w", refOf(it.id), err)) })

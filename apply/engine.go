@@ -20,6 +20,7 @@ import (
 	"github.com/virtwork/virtwork/apply/event"
 	"github.com/virtwork/virtwork/apply/kvstatus"
 	"github.com/virtwork/virtwork/internal/kube"
+	"github.com/virtwork/virtwork/inventory"
 )
 
 var namespaceGK = schema.GroupKind{Kind: "Namespace"}
@@ -39,6 +40,9 @@ type engine struct {
 	nsReason string
 	// redact masks the content of the set's Secrets in messages.
 	redact redactor
+	// skippedOwned counts objects apply left alone because another
+	// inventory (or none) owns them: the set was not applied as asked.
+	skippedOwned int
 }
 
 // vmState tracks one VM for the summary.
@@ -99,7 +103,10 @@ func (e *engine) finish(ctx context.Context, runErr error, timedOut bool) *event
 	e.mu.Lock()
 	s := &e.summary
 	s.Duration = event.Seconds(time.Since(s.Start))
-	failed := s.Counts[event.Failed] > 0
+	failed := s.Counts[event.Failed] > 0 || e.skippedOwned > 0
+	if ctx.Err() != nil && errors.Is(context.Cause(ctx), inventory.ErrLeaseLost) {
+		runErr = context.Cause(ctx)
+	}
 	for _, vm := range e.vms {
 		v := event.VM{Name: vm.ref.Name, Workload: vm.workload, Role: vm.role, Status: vm.status, Message: vm.message,
 			Applied: vm.applied, Ready: vm.ready, AgentConnected: vm.agent,

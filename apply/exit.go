@@ -1,6 +1,13 @@
 package apply
 
-import "github.com/virtwork/virtwork/apply/event"
+import (
+	"context"
+	"errors"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/virtwork/virtwork/apply/event"
+)
 
 // Exit statuses of apply, destroy, status and diff.
 const (
@@ -24,7 +31,12 @@ const (
 // ExitCode maps the result of Apply or Destroy to an exit status.
 func ExitCode(s *event.Summary, err error) int {
 	if s == nil {
-		if err != nil {
+		switch {
+		case errors.Is(err, context.Canceled):
+			// Interrupted before the run started (reading the
+			// inventory, taking the lease).
+			return ExitInterrupted
+		case err != nil:
 			return ExitError
 		}
 		return ExitOK
@@ -37,9 +49,10 @@ func ExitCode(s *event.Summary, err error) int {
 	case event.Interrupted:
 		return ExitInterrupted
 	}
-	// Failed: a run error that stopped the run is an error; failed
-	// objects or VMs are failures.
-	if err != nil && s.Counts[event.Failed] == 0 {
+	// Failed: a run error that stopped the run is an error (also when
+	// the objects in flight failed with it: no server, no permission);
+	// failed objects or VMs are failures.
+	if err != nil && (s.Counts[event.Failed] == 0 || fatal(err) || apierrors.IsUnauthorized(err)) {
 		return ExitError
 	}
 	return ExitFailed

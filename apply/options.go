@@ -73,6 +73,9 @@ type Options struct {
 	// DefaultTimeout.
 	Timeout time.Duration
 	Workers int
+	// LeaseDuration is how long the instance's lease lasts without
+	// renewal (0: inventory.DefaultLeaseDuration); tests shorten it.
+	LeaseDuration time.Duration
 }
 
 // DestroyOptions for Destroy: --name, -n, --dry-run=server, --no-wait,
@@ -87,6 +90,7 @@ type DestroyOptions struct {
 	// inventory is gone and the inventory itself is removed.
 	DeleteNamespace bool
 	Workers         int
+	LeaseDuration   time.Duration
 }
 
 func (o *Options) defaults() {

@@ -275,14 +275,20 @@ func (c *Client) Save(ctx context.Context, objs object.ObjMetadataSet) error {
 	return nil
 }
 
-// Delete removes the inventory ConfigMap, if it exists (the one Load read).
+// Delete removes the inventory ConfigMap as this client last read or wrote
+// it: a version changed since (by another run) is not deleted, and the
+// conflict is an error.
 func (c *Client) Delete(ctx context.Context) error {
 	opts := metav1.DeleteOptions{}
 	if c.live != nil {
-		uid := types.UID(c.live.GetUID())
-		opts.Preconditions = &metav1.Preconditions{UID: &uid}
+		uid, rv := types.UID(c.live.GetUID()), c.live.GetResourceVersion()
+		opts.Preconditions = &metav1.Preconditions{UID: &uid, ResourceVersion: &rv}
 	}
 	err := c.cms.Delete(ctx, c.inv.ConfigMapName(), opts)
+	if apierrors.IsConflict(err) {
+		return fmt.Errorf("inventory ConfigMap %s/%s was changed by someone else during this run (another virtwork run for instance %q?): it was kept; run destroy again once that run is done",
+			c.inv.Namespace, c.inv.ConfigMapName(), c.inv.Name)
+	}
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting inventory ConfigMap %s/%s: %w", c.inv.Namespace, c.inv.ConfigMapName(), err)
 	}

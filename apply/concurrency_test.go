@@ -1,0 +1,303 @@
+package apply_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/virtwork/virtwork/apply"
+	"github.com/virtwork/virtwork/apply/event"
+	"github.com/virtwork/virtwork/internal/invariant"
+	"github.com/virtwork/virtwork/internal/kube"
+)
+
+// raceRounds is how often each racy scenario below runs. Each round starts
+// both runs at the same instant; on the code before the instance lease,
+// every scenario broke the invariant within its first 3 rounds.
+const raceRounds = 8
+
+// atOnce runs fns concurrently, released together.
+func atOnce(fns ...func()) {
+	var start, done sync.WaitGroup
+	start.Add(1)
+	for _, fn := range fns {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			start.Wait()
+			fn()
+		}()
+	}
+	start.Done()
+	done.Wait()
+}
+
+// plant puts foreign objects in the test's namespace; check asserts the
+// invariant (see package invariant) against them.
+func (e *env) plant() invariant.Foreign {
+	e.t.Helper()
+	f, err := invariant.Plant(context.Background(), e.kc, e.ns)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return f
+}
+
+func (e *env) check(round int, f invariant.Foreign) {
+	e.t.Helper()
+	if err := invariant.Check(context.Background(), e.kc, e.ns, f); err != nil {
+		e.t.Fatalf("round %d: %v", round, err)
+	}
+}
+
+type run struct {
+	s   *event.Summary
+	r   *recorder
+	err error
+}
+
+func (x run) code() int { return apply.ExitCode(x.s, x.err) }
+
+// Item 2 of issue 10: a destroy racing an apply of the same instance
+// deleted the inventory with the apply's new entries in it, left their
+// objects running unrecorded, and exited 0.
+func TestApplyAndDestroyOfOneInstanceAtOnce(t *testing.T) {
+	e := newEnv(t)
+	f := e.plant()
+	refused := 0
+	defer func() { t.Logf("%d of %d rounds: one run refused, the instance in use", refused, raceRounds) }()
+	for round := range raceRounds {
+		name := fmt.Sprintf("ad%d", round)
+		e.applyOK(set(t, 10, name), apply.Options{Name: name, NoWait: true})
+		var a, d run
+		atOnce(
+			func() { a.s, a.r, a.err = e.apply(set(t, 30, name), apply.Options{Name: name, NoWait: true}) },
+			func() { d.s, d.r, d.err = e.destroy(apply.DestroyOptions{Name: name}) },
+		)
+		e.check(round, f)
+		for _, x := range []run{a, d} {
+			if x.code() != 0 && !strings.Contains(fmt.Sprint(x.err), "is in use by") {
+				t.Errorf("round %d: exit %d, %v: a run that loses the race must say who holds the instance", round, x.code(), x.err)
+			}
+			if x.code() != 0 {
+				refused++
+			}
+		}
+		// Whatever the order, destroying again leaves nothing of it.
+		e.destroyOK(apply.DestroyOptions{Name: name})
+		e.check(round, f)
+	}
+}
+
+// Item 3: two applies of one instance; the final inventory write re-read
+// the ConfigMap, so the last writer dropped the other's objects. The
+// second apply starts while the first is applying its VMs (after its first
+// inventory write, before its last).
+func TestTwoAppliesOfOneInstanceAtOnce(t *testing.T) {
+	e := newEnv(t)
+	f := e.plant()
+	for round := range raceRounds {
+		var x, y run
+		var second sync.WaitGroup
+		second.Add(1)
+		started := 0
+		sink := func(ev event.Event) {
+			if ev.Object != nil && ev.Object.Ref.Kind == "VirtualMachine" {
+				if started++; started == 3 {
+					go func() {
+						defer second.Done()
+						y.s, y.r, y.err = e.apply(set(t, 5, fmt.Sprintf("y%d", round)), apply.Options{NoWait: true})
+					}()
+				}
+			}
+		}
+		x.r = &recorder{}
+		x.s, x.err = apply.Apply(context.Background(), e.kc, set(t, 30, fmt.Sprintf("x%d", round)),
+			apply.Options{Namespace: e.ns, Workers: 4, Timeout: time.Minute}, func(ev event.Event) { x.r.sink(ev); sink(ev) })
+		second.Wait()
+		e.check(round, f)
+		if x.code() != 0 {
+			t.Errorf("round %d: the first apply: exit %d, %v", round, x.code(), x.err)
+		}
+		// The second started while the first held the instance.
+		if y.code() != apply.ExitError || !strings.Contains(fmt.Sprint(y.err), "is in use by") || !strings.Contains(fmt.Sprint(y.err), " since ") {
+			t.Errorf("round %d: the second apply: exit %d, %v: want 1, naming the holder and since when", round, y.code(), y.err)
+		}
+	}
+	e.destroyOK(apply.DestroyOptions{})
+	e.check(raceRounds, f)
+}
+
+// Item 4: two instances applying the same names at once both claimed them.
+// Each object must end in exactly one inventory, and the loser must report
+// it skipped, naming the winner.
+func TestTwoInstancesClaimTheSameObjects(t *testing.T) {
+	e := newEnv(t)
+	f := e.plant()
+	split := 0
+	defer func() { t.Logf("%d of %d rounds: both instances won some of the objects", split, raceRounds) }()
+	for round := range raceRounds {
+		prefix := fmt.Sprintf("shared%d", round)
+		objs := set(t, 10, prefix)
+		var a, b run
+		atOnce(
+			func() { a.s, a.r, a.err = e.apply(objs, apply.Options{Name: "a", NoWait: true}) },
+			func() { b.s, b.r, b.err = e.apply(objs, apply.Options{Name: "b", NoWait: true}) },
+		)
+		e.check(round, f)
+		if a.err != nil || b.err != nil {
+			t.Fatalf("round %d: %v / %v", round, a.err, b.err)
+		}
+		if a.s.Counts[event.Skipped] > 0 && b.s.Counts[event.Skipped] > 0 {
+			split++
+		}
+		for _, o := range objs {
+			key := o.GetKind() + "/" + o.GetName()
+			ra, rb := a.r.results()[key], b.r.results()[key]
+			if (ra == event.Skipped) == (rb == event.Skipped) {
+				t.Errorf("round %d: %s: a %s, b %s: want exactly one skipped", round, key, ra, rb)
+				continue
+			}
+			loser, winner := a, e.ns+".b"
+			if rb == event.Skipped {
+				loser, winner = b, e.ns+".a"
+			}
+			if ev := loser.r.object(o.GetKind(), o.GetName()); ev.Owner != winner {
+				t.Errorf("round %d: %s skipped with owner %q, want %q", round, key, ev.Owner, winner)
+			}
+		}
+		// The next round: objects of this one move to a (adopt), so that
+		// b prunes nothing of a's.
+		e.applyOK(objs, apply.Options{Name: "a", NoWait: true, Adopt: true})
+	}
+	e.destroyOK(apply.DestroyOptions{Name: "b"})
+	e.destroyOK(apply.DestroyOptions{Name: "a"})
+	e.check(raceRounds, f)
+}
+
+// Item 9: exit statuses that differed from the README.
+func TestExitStatus(t *testing.T) {
+	t.Run("interrupted during setup", func(t *testing.T) {
+		e := newEnv(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // Ctrl-C before the first request
+		s, err := apply.Apply(ctx, e.kc, set(t, 1, "cpu"), apply.Options{Namespace: e.ns}, nil)
+		if code := apply.ExitCode(s, err); code != apply.ExitInterrupted {
+			t.Errorf("apply interrupted during setup: exit %d (%v), want %d", code, err, apply.ExitInterrupted)
+		}
+		s, err = apply.Destroy(ctx, e.kc, apply.DestroyOptions{Namespace: e.ns}, nil)
+		if code := apply.ExitCode(s, err); code != apply.ExitInterrupted {
+			t.Errorf("destroy interrupted during setup: exit %d (%v), want %d", code, err, apply.ExitInterrupted)
+		}
+	})
+	t.Run("every object skipped", func(t *testing.T) {
+		e := newEnv(t)
+		e.applyOK(set(t, 2, "cpu"), apply.Options{Name: "a", NoWait: true})
+		s, _, err := e.apply(set(t, 2, "cpu"), apply.Options{Name: "b"})
+		if code := apply.ExitCode(s, err); code != apply.ExitFailed {
+			t.Errorf("apply whose objects another instance owns: exit %d (%v), want %d", code, err, apply.ExitFailed)
+		}
+	})
+	t.Run("API server unreachable mid-run", func(t *testing.T) {
+		e := newEnv(t)
+		p := startProxy(t, e.c.Host())
+		kc := e.clientThrough(p)
+		sent := 0
+		var once sync.Once
+		sink := func(ev event.Event) {
+			if ev.Object != nil && ev.Object.Ref.Kind == "VirtualMachine" {
+				if sent++; sent == 3 {
+					once.Do(p.cut) // the API server goes away
+				}
+			}
+		}
+		s, err := apply.Apply(context.Background(), kc, set(t, 200, "cpu"), apply.Options{Namespace: e.ns, Workers: 2, Timeout: 20 * time.Second}, sink)
+		var unreachable *kube.UnreachableError
+		if code := apply.ExitCode(s, err); code != apply.ExitError || !errors.As(err, &unreachable) {
+			t.Errorf("exit %d, %v: want %d and 'cannot reach the Kubernetes API server'", code, err, apply.ExitError)
+		}
+		if s != nil && s.Outcome == event.TimedOut {
+			t.Error("went on to wait for VMs on an unreachable server")
+		}
+	})
+}
+
+// proxy forwards loopback TCP connections to the API server until cut.
+type proxy struct {
+	l     net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func startProxy(t *testing.T, host string) *proxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := strings.TrimPrefix(host, "https://")
+	p := &proxy{l: l}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go func() { io.Copy(s, c); s.Close() }()
+			go func() { io.Copy(c, s); c.Close() }()
+		}
+	}()
+	t.Cleanup(p.cut)
+	return p
+}
+
+// cut stops listening (new connections are refused) and breaks every open
+// connection.
+func (p *proxy) cut() {
+	p.l.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// clientThrough is an admin client that reaches the API server through p.
+func (e *env) clientThrough(p *proxy) *kube.Client {
+	e.t.Helper()
+	cfg, err := clientcmd.LoadFromFile(e.c.Kubeconfig())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, c := range cfg.Clusters {
+		c.Server = "https://" + p.l.Addr().String()
+	}
+	path := filepath.Join(e.t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		e.t.Fatal(err)
+	}
+	kc, err := kube.New(kube.Options{Kubeconfig: path, Namespace: e.ns})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return kc
+}
