@@ -6,7 +6,7 @@ BIN       := bin/virtwork
 # Arguments for `make run`, e.g. make run ARGS="render --workloads cpu".
 ARGS      ?= render
 
-.PHONY: all build run test test-unit deps lint bench clean
+.PHONY: all build run test test-unit test-faults deps lint bench clean
 
 all: build
 
@@ -27,7 +27,15 @@ deps:
 ## then the guest lab (mk/guestlab.mk), after the Go tests, not beside them.
 test: deps lint
 	$(GO) test -count=1 -timeout 40m ./...
+	@$(MAKE) --no-print-directory test-faults
 	$(MAKE) guestlab
+
+## test-faults: the fault suite (build tag faults): SIGINT/SIGKILL, races,
+## an API server restart and an etcd pause under virtwork, checking the
+## README's Guarantees after every scenario (~4 min on 2 cores).
+test-faults:
+	$(GO) vet -tags faults ./faults
+	$(GO) test -tags faults -count=1 -timeout 15m ./faults
 
 ## test-unit: the tests that need nothing installed.
 test-unit:

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/virtwork/virtwork/apply"
@@ -20,6 +23,8 @@ import (
 	"github.com/virtwork/virtwork/internal/invariant"
 	"github.com/virtwork/virtwork/internal/kube"
 )
+
+var leasesGVR = schema.GroupVersionResource{Group: "coordination.k8s.io", Version: "v1", Resource: "leases"}
 
 // raceRounds is how often each racy scenario below runs. Each round starts
 // both runs at the same instant; on the code before the instance lease,
@@ -300,4 +305,56 @@ func (e *env) clientThrough(p *proxy) *kube.Client {
 		e.t.Fatal(err)
 	}
 	return kc
+}
+
+// leaseOf writes the instance's Lease as another host's run would.
+func (e *env) leaseOf(name, holder string, renewed time.Time) {
+	e.t.Helper()
+	cs, err := e.c.Clientset()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	secs := int32(30)
+	at := metav1.NewMicroTime(renewed)
+	_, err = cs.CoordinationV1().Leases(e.ns).Create(context.Background(), &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: "virtwork-lock-" + name,
+			Annotations: map[string]string{"virtwork.io/holder-host": "elsewhere", "virtwork.io/holder-pid": "1"}},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &at, RenewTime: &at},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func TestInstanceInUseIsRefused(t *testing.T) {
+	e := newEnv(t)
+	e.leaseOf("virtwork", "alice@elsewhere (pid 1)", time.Now())
+	s, _, err := e.apply(set(t, 1, "cpu"), apply.Options{})
+	want := `instance "virtwork" in namespace ` + e.ns + ` is in use by alice@elsewhere (pid 1) since `
+	if code := apply.ExitCode(s, err); code != apply.ExitError || err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("apply of an instance in use: exit %d, %v; want 1 and %q", code, err, want)
+	}
+	if e.exists(cmGVR, "virtwork-inventory-virtwork") || len(e.names(vmsGVR)) != 0 {
+		t.Error("the refused apply changed the cluster")
+	}
+	if _, _, err := e.destroy(apply.DestroyOptions{}); err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("destroy of an instance in use: %v", err)
+	}
+	// Dry runs and other instances are not held up.
+	if s, _, err := e.apply(set(t, 1, "cpu"), apply.Options{DryRun: true}); err != nil || s.Outcome != event.Succeeded {
+		t.Errorf("dry run: %v", err)
+	}
+	e.applyOK(set(t, 1, "other"), apply.Options{Name: "other"})
+}
+
+// A holder killed on another host stops renewing; once the lease has
+// expired the next run takes it over, and releases it at the end.
+func TestExpiredLeaseIsTakenOver(t *testing.T) {
+	e := newEnv(t)
+	e.leaseOf("virtwork", "bob@elsewhere (pid 1)", time.Now().Add(-time.Minute))
+	e.applyOK(set(t, 2, "cpu"), apply.Options{})
+	if e.exists(leasesGVR, "virtwork-lock-virtwork") {
+		t.Error("the lease outlived the run")
+	}
+	e.destroyOK(apply.DestroyOptions{})
 }

@@ -35,8 +35,9 @@ func Destroy(ctx context.Context, kc *kube.Client, opts DestroyOptions, sink eve
 		return nil, err
 	}
 	e := newEngine(kc, event.CommandDestroy, opts.DryRun, sink)
+	var lease *inventory.Held
 	if !opts.DryRun {
-		lease, leaseCtx, err := e.acquire(ctx, inv, opts.LeaseDuration)
+		held, leaseCtx, err := e.acquire(ctx, inv, opts.LeaseDuration)
 		var noNS *inventory.NoNamespaceError
 		switch {
 		case errors.As(err, &noNS):
@@ -44,6 +45,7 @@ func Destroy(ctx context.Context, kc *kube.Client, opts DestroyOptions, sink eve
 		case err != nil:
 			return nil, err
 		default:
+			lease = held
 			defer lease.Release()
 			ctx = leaseCtx
 		}
@@ -145,6 +147,9 @@ func Destroy(ctx context.Context, kc *kube.Client, opts DestroyOptions, sink eve
 			err := fmt.Errorf("namespace %s not deleted: %d objects of the inventory are still there", inv.Namespace, len(remaining))
 			return e.finish(ctx, err, timedOut), err
 		}
+		// The instance is gone with its inventory; the Lease goes with
+		// the namespace (renewing it meanwhile would fail).
+		lease.Release()
 		if err := e.deleteNamespace(ctx, inv.Namespace); err != nil {
 			return e.finish(ctx, err, timedOut), err
 		}

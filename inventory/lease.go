@@ -68,6 +68,7 @@ type Held struct {
 	lease    *coordinationv1.Lease // as last written
 	stop     context.CancelFunc
 	done     chan struct{}
+	release  sync.Once
 }
 
 // Acquire takes the instance's Lease or fails at once with an InUseError
@@ -220,11 +221,16 @@ func (h *Held) renew(ctx context.Context, cancelRun context.CancelCauseFunc) {
 
 // Release stops renewing and deletes the Lease, if it is still this run's
 // (a precondition on its resourceVersion). It uses its own short deadline,
-// so that an interrupted run still releases.
+// so that an interrupted run still releases. Calls after the first, and on
+// nil, do nothing.
 func (h *Held) Release() {
 	if h == nil {
 		return
 	}
+	h.release.Do(h.doRelease)
+}
+
+func (h *Held) doRelease() {
 	h.stop()
 	<-h.done
 	h.mu.Lock()

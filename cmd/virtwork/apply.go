@@ -39,9 +39,14 @@ Examples:
   virtwork apply -f rendered.yaml --timeout 30m
   virtwork apply -k overlays/big --name big
 
-Exit status: 0 all ready; 1 could not run (bad input, no cluster, no permission);
-3 objects or VMs failed; 4 timed out waiting; 130 interrupted. The summary says
-which objects and why. Every run is recorded in the history ('virtwork history').`
+One run per instance at a time: while it runs, apply holds the Lease
+virtwork-lock-NAME in the namespace; another apply or destroy of the instance
+fails at once, naming the holder.
+
+Exit status: 0 all ready; 1 could not run (bad input, no cluster, no permission,
+the instance in use); 3 objects or VMs failed, or objects were skipped (owned by
+another instance); 4 timed out waiting; 130 interrupted. The summary says which
+objects and why. Every run is recorded in the history ('virtwork history').`
 }
 
 func (c *applyCmd) Run(e *env) error {
@@ -114,9 +119,15 @@ func (c *destroyCmd) Help() string {
 they are gone, then removes the inventory. Only the name and namespace are needed,
 not the configuration the set was applied with.
 
+It holds the instance's Lease as apply does: a destroy of an instance in use
+fails at once, naming the holder.
+
 Examples:
   virtwork destroy
-  virtwork destroy -n perf --name big --delete-namespace`
+  virtwork destroy -n perf --name big --delete-namespace
+
+Exit status: 0 all gone; 1 could not run (the instance in use, no cluster, no
+permission); 3 objects failed to delete; 4 timed out waiting; 130 interrupted.`
 }
 
 func (c *destroyCmd) Run(e *env) error {

@@ -73,13 +73,16 @@ type Cluster struct {
 	kubeconfig string
 	etcd       *process
 	apiserver  *process
-	ports      []int
-	schemas    string
-	realSchema bool
-	startup    time.Duration
-	sim        *kubevirtsim.Simulator
-	simStop    context.CancelFunc
-	simDone    chan error
+	// apiserverCmd is how kube-apiserver was started, for RestartAPIServer.
+	apiserverCmd []string
+	restartMu    sync.Mutex // guards apiserver across RestartAPIServer
+	ports        []int
+	schemas      string
+	realSchema   bool
+	startup      time.Duration
+	sim          *kubevirtsim.Simulator
+	simStop      context.CancelFunc
+	simDone      chan error
 
 	stopOnce sync.Once
 	stopErr  error
@@ -207,7 +210,7 @@ func (c *Cluster) start(ctx context.Context, opts Options, apiserverBin, etcdBin
 	}
 
 	c.host = fmt.Sprintf("https://127.0.0.1:%d", apiPort)
-	c.apiserver, err = startProcess("kube-apiserver", apiserverBin, append([]string{
+	c.apiserverCmd = append([]string{apiserverBin,
 		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
@@ -231,7 +234,8 @@ func (c *Cluster) start(ctx context.Context, opts Options, apiserverBin, etcdBin
 		"--watch-cache=false",
 		"--profiling=false",
 		"--v=0",
-	}, opts.ExtraAPIServerArgs...), c.dir)
+	}, opts.ExtraAPIServerArgs...)
+	c.apiserver, err = startProcess("kube-apiserver", c.apiserverCmd[0], c.apiserverCmd[1:], c.dir)
 	if err != nil {
 		return err
 	}
@@ -241,12 +245,16 @@ func (c *Cluster) start(ctx context.Context, opts Options, apiserverBin, etcdBin
 	if err := writeKubeconfig(c.kubeconfig, c.host, c.caPEM, "admin", c.adminToken, ""); err != nil {
 		return err
 	}
+	return c.waitAPIServer(ctx, opts.ReadyTimeout)
+}
+
+func (c *Cluster) waitAPIServer(ctx context.Context, timeout time.Duration) error {
 	hc, err := rest.HTTPClientFor(c.RESTConfig())
 	if err != nil {
 		return fmt.Errorf("making HTTP client: %w", err)
 	}
 	hc.Timeout = 5 * time.Second
-	return waitFor(ctx, opts.ReadyTimeout, c.apiserver, func() bool {
+	return waitFor(ctx, timeout, c.apiserver, func() bool {
 		resp, err := hc.Get(c.host + "/readyz")
 		if err != nil {
 			return false
@@ -254,6 +262,29 @@ func (c *Cluster) start(ctx context.Context, opts Options, apiserverBin, etcdBin
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+}
+
+// RestartAPIServer stops kube-apiserver (SIGTERM, as a rolling restart
+// would), starts it again on the same port with the same flags and data,
+// and waits until it is ready. Fault tests use it mid-run; clients see
+// refused connections meanwhile.
+func (c *Cluster) RestartAPIServer(ctx context.Context) error {
+	c.restartMu.Lock()
+	defer c.restartMu.Unlock()
+	c.apiserver.stop(15 * time.Second)
+	var err error
+	// The port may stay taken for a moment after the old process exits.
+	for range 50 {
+		c.apiserver, err = startProcess("kube-apiserver", c.apiserverCmd[0], c.apiserverCmd[1:], c.dir)
+		if err != nil {
+			return err
+		}
+		if err = c.waitAPIServer(ctx, 90*time.Second); err == nil || !strings.Contains(err.Error(), "address already in use") {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
 }
 
 // waitFor polls ready until it returns true, the process exits, or the
@@ -288,7 +319,9 @@ func (c *Cluster) Stop() error {
 				c.stopErr = err
 			}
 		}
+		c.restartMu.Lock()
 		c.apiserver.stop(15 * time.Second)
+		c.restartMu.Unlock()
 		c.etcd.stop(10 * time.Second)
 		if err := os.RemoveAll(c.dir); err != nil {
 			c.stopErr = fmt.Errorf("removing %s: %w", c.dir, err)
@@ -338,7 +371,11 @@ func (c *Cluster) Dir() string { return c.dir }
 func (c *Cluster) Ports() []int { return append([]int(nil), c.ports...) }
 
 // Pids are the process ids of etcd and kube-apiserver.
-func (c *Cluster) Pids() []int { return []int{c.etcd.cmd.Process.Pid, c.apiserver.cmd.Process.Pid} }
+func (c *Cluster) Pids() []int {
+	c.restartMu.Lock()
+	defer c.restartMu.Unlock()
+	return []int{c.etcd.cmd.Process.Pid, c.apiserver.cmd.Process.Pid}
+}
 
 // StartupTime is how long Start took, CRDs included.
 func (c *Cluster) StartupTime() time.Duration { return c.startup }
