@@ -22,6 +22,7 @@ import (
 	"github.com/virtwork/virtwork/apply/event"
 	"github.com/virtwork/virtwork/internal/invariant"
 	"github.com/virtwork/virtwork/internal/kube"
+	"github.com/virtwork/virtwork/inventory"
 )
 
 var leasesGVR = schema.GroupVersionResource{Group: "coordination.k8s.io", Version: "v1", Resource: "leases"}
@@ -357,4 +358,45 @@ func TestExpiredLeaseIsTakenOver(t *testing.T) {
 		t.Error("the lease outlived the run")
 	}
 	e.destroyOK(apply.DestroyOptions{})
+}
+
+// A run whose Lease was taken over (it could not renew in time) stops:
+// its context ends with ErrLeaseLost, and releasing leaves the new
+// holder's Lease alone.
+func TestLostLeaseStopsTheRun(t *testing.T) {
+	e := newEnv(t)
+	cs, err := e.c.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.New("lost", e.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, ctx, err := inventory.Acquire(context.Background(), cs.CoordinationV1(), inv, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leases := cs.CoordinationV1().Leases(e.ns)
+	l, err := leases.Get(context.Background(), inv.LeaseName(), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := "mallory@elsewhere (pid 1)"
+	l.Spec.HolderIdentity = &other
+	if _, err := leases.Update(context.Background(), l, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the run went on after its lease was taken over")
+	}
+	if cause := context.Cause(ctx); !errors.Is(cause, inventory.ErrLeaseLost) {
+		t.Errorf("cause %v, want ErrLeaseLost", cause)
+	}
+	held.Release()
+	if l, err := leases.Get(context.Background(), inv.LeaseName(), metav1.GetOptions{}); err != nil || *l.Spec.HolderIdentity != other {
+		t.Errorf("after release: %v, %v: the new holder's lease must stay", l, err)
+	}
 }
