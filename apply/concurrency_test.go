@@ -15,6 +15,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -398,5 +399,57 @@ func TestLostLeaseStopsTheRun(t *testing.T) {
 	held.Release()
 	if l, err := leases.Get(context.Background(), inv.LeaseName(), metav1.GetOptions{}); err != nil || *l.Spec.HolderIdentity != other {
 		t.Errorf("after release: %v, %v: the new holder's lease must stay", l, err)
+	}
+}
+
+// Every inventory write is a compare-and-swap against the version the run
+// last read or wrote: a change by a writer that did not take the Lease (an
+// older virtwork, kubectl edit) between a run's first and last write makes
+// the last one fail instead of overwriting it. (Before, apply's final write
+// re-read the ConfigMap and overwrote it; destroy deleted it with a UID
+// precondition only.)
+func TestInventoryWritesAreCompareAndSwap(t *testing.T) {
+	for _, cmd := range []string{"apply", "destroy"} {
+		t.Run(cmd, func(t *testing.T) {
+			e := newEnv(t)
+			objs := []*unstructured.Unstructured{vm(t, "slow-1", "sim.virtwork.io/boot-delay", "2s")}
+			if cmd == "destroy" {
+				e.applyOK(objs, apply.Options{})
+			} else {
+				// Something to prune, so that the final write changes
+				// the inventory.
+				e.applyOK([]*unstructured.Unstructured{vm(t, "old-1")}, apply.Options{})
+			}
+			cms := e.kc.Dynamic.Resource(cmGVR).Namespace(e.ns)
+			var once sync.Once
+			edit := func(ev event.Event) {
+				if ev.Object != nil && ev.Object.Ref.Kind == "VirtualMachine" {
+					once.Do(func() {
+						cm, err := cms.Get(context.Background(), "virtwork-inventory-virtwork", metav1.GetOptions{})
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						cm.SetAnnotations(map[string]string{"edited": "by hand"})
+						if _, err := cms.Update(context.Background(), cm, metav1.UpdateOptions{}); err != nil {
+							t.Error(err)
+						}
+					})
+				}
+			}
+			var err error
+			if cmd == "apply" {
+				_, err = apply.Apply(context.Background(), e.kc, objs, apply.Options{Namespace: e.ns, Timeout: time.Minute}, edit)
+			} else {
+				_, err = apply.Destroy(context.Background(), e.kc, apply.DestroyOptions{Namespace: e.ns, Timeout: time.Minute}, edit)
+			}
+			if err == nil || !strings.Contains(err.Error(), "was changed by someone else") {
+				t.Errorf("%s with the inventory changed under it: %v, want a conflict", cmd, err)
+			}
+			cm, gerr := cms.Get(context.Background(), "virtwork-inventory-virtwork", metav1.GetOptions{})
+			if gerr != nil || cm.GetAnnotations()["edited"] != "by hand" {
+				t.Errorf("the other writer's inventory was overwritten or deleted: %v", gerr)
+			}
+		})
 	}
 }
