@@ -255,7 +255,7 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 			return e.finish(ctx, err, false), err
 		}
 		e.recordWaitResults(w, timedOut)
-		e.readPhases(ctx, inv.Namespace, opts.WaitFor)
+		e.readPhases(ctx, inv, opts.WaitFor)
 		if err := e.namespaceVanished(ctx, w, inv.Namespace); err != nil {
 			return e.finish(ctx, err, timedOut), err
 		}

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/virtwork/virtwork/apply/kvstatus"
+	"github.com/virtwork/virtwork/inventory"
 )
 
 // readPhases reads, once the wait is over, every measured VM's lifecycle
@@ -18,7 +19,8 @@ import (
 // (an earlier apply interrupted), and use only the cluster's clock.
 // Errors only cost the figures. AgentConnected counts only when apply
 // waited for it.
-func (e *engine) readPhases(ctx context.Context, namespace string, waitFor kvstatus.WaitFor) {
+func (e *engine) readPhases(ctx context.Context, inv inventory.Inventory, waitFor kvstatus.WaitFor) {
+	namespace := inv.Namespace
 	e.mu.Lock()
 	measure := false
 	withDVs := false
@@ -63,7 +65,7 @@ func (e *engine) readPhases(ctx context.Context, namespace string, waitFor kvsta
 		if !st.measured || vm == nil {
 			continue
 		}
-		start := kvstatus.Started(vm, FieldManager, !st.created)
+		start := kvstatus.Started(vm, fieldManager(inv), !st.created)
 		if start.IsZero() {
 			continue
 		}
