@@ -228,6 +228,6 @@ func WaitStatus(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstr
 		return e.finish(ctx, err, false), err
 	}
 	e.recordWaitResults(w, timedOut)
-	e.readPhases(ctx, inv.Namespace, opts.WaitFor)
+	e.readPhases(ctx, inv, opts.WaitFor)
 	return e.finish(ctx, nil, timedOut), nil
 }
