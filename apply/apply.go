@@ -450,7 +450,7 @@ func (e *engine) applyOne(ctx context.Context, it *item, l *live, inv inventory.
 			return event.Skipped, cur.GetAnnotations()[cliinv.OwningInventoryKey], nil
 		}
 		if !ao.Force && !opts.ForceConflicts {
-			if others := foreignManagers(err); len(others) > 0 {
+			if others := foreignManagers(err, cur); len(others) > 0 {
 				return "", "", fmt.Errorf("%w (another field manager owns these fields: use --force-conflicts to take them)", err)
 			}
 		}
@@ -461,27 +461,33 @@ func (e *engine) applyOne(ctx context.Context, it *item, l *live, inv inventory.
 	return "", "", fmt.Errorf("%s kept changing under this run (%v): apply again", refOf(it.id), lastErr)
 }
 
-// conflictWith finds the field manager in a server-side apply conflict
-// cause ("conflict with \"kubectl\" using v1").
-var conflictWith = regexp.MustCompile(`conflict with "([^"]*)"`)
+// conflictWith finds the field managers in a server-side apply conflict
+// message (`conflict with "virtwork-a" using v1: .spec.x`).
+var conflictWith = regexp.MustCompile(`conflicts? with "([^"]*)"`)
 
 // foreignManagers lists the field managers in a conflict error that are not
-// virtwork's (another instance's, or the "virtwork" manager of versions
-// before per-instance managers).
-func foreignManagers(err error) []string {
-	var out []string
-	var status apierrors.APIStatus
-	if !errors.As(err, &status) || status.Status().Details == nil {
-		return []string{"unknown"}
-	}
-	for _, c := range status.Status().Details.Causes {
-		m := conflictWith.FindStringSubmatch(c.Message)
-		if m == nil {
-			continue
+// virtwork's applies to cur (another instance's, or the "virtwork" manager
+// of versions before per-instance managers). An update under virtwork's
+// name (its user agent: a create or edit through the same client) is
+// foreign.
+func foreignManagers(err error, cur *unstructured.Unstructured) []string {
+	applied := map[string]bool{}
+	for _, mf := range cur.GetManagedFields() {
+		if mf.Operation == metav1.ManagedFieldsOperationApply &&
+			(mf.Manager == FieldManager || strings.HasPrefix(mf.Manager, FieldManager+"-")) {
+			applied[mf.Manager] = true
 		}
-		if m[1] != FieldManager && !strings.HasPrefix(m[1], FieldManager+"-") {
+	}
+	var out []string
+	found := false
+	for _, m := range conflictWith.FindAllStringSubmatch(err.Error(), -1) {
+		found = true
+		if !applied[m[1]] {
 			out = append(out, m[1])
 		}
+	}
+	if !found {
+		return []string{"unknown"}
 	}
 	return out
 }
