@@ -248,7 +248,7 @@ func skippedResource(gvr schema.GroupVersionResource) bool {
 // discovery (uncached, so a kind registered a moment ago counts) for every
 // namespaced resource that can be listed, and lists each with metadata
 // only, paged. Not counted: the inventory's objects and the inventory
-// itself; dependents whose owners (transitively) are counted out, such as a
+// itself and its Lease; dependents whose owners (transitively) are counted out, such as a
 // VM's VMI, DataVolumes and their PVCs, or a Service's EndpointSlices; the
 // Endpoints of the instance's Services; and what Kubernetes (or OpenShift,
 // on its namespaces) creates in every namespace: the kube-root-ca.crt
@@ -317,7 +317,9 @@ func (e *engine) namespaceContents(ctx context.Context, ns *metav1.PartialObject
 					case ours[gk][it.Name], gk.Group == "" && system[en.key],
 						gk == (schema.GroupKind{Kind: "Endpoints"}) && ours[schema.GroupKind{Kind: "Service"}][it.Name],
 						gk == (schema.GroupKind{Kind: "Secret"}) && systemSAs[it.Annotations["kubernetes.io/service-account.name"]],
-						gk == (schema.GroupKind{Group: "rbac.authorization.k8s.io", Kind: "RoleBinding"}) && system[en.key]:
+						gk == (schema.GroupKind{Group: "rbac.authorization.k8s.io", Kind: "RoleBinding"}) && system[en.key],
+						// This run's own lock on the instance (inventory.Acquire).
+						gk == (schema.GroupKind{Group: "coordination.k8s.io", Kind: "Lease"}) && it.Name == inv.LeaseName():
 						en.ok = true
 					}
 					for _, o := range it.OwnerReferences {
