@@ -6,7 +6,7 @@ BIN       := bin/virtwork
 # Arguments for `make run`, e.g. make run ARGS="render --workloads cpu".
 ARGS      ?= render
 
-.PHONY: all build run test test-unit test-faults deps lint bench clean
+.PHONY: all build run test test-unit test-faults deps lint bench clean cue-gen
 
 all: build
 
@@ -51,6 +51,11 @@ bench: build
 	./scripts/bench-guest.py
 	$(GO) test ./results -run '^$$' -bench DirectThousandVMs -benchtime 3x
 	@if [ -x ./scripts/bench-apply.sh ]; then ./scripts/bench-apply.sh; fi
+
+## cue-gen: regenerate cue/gen, the CUE definitions of the KubeVirt, CDI and
+## Kubernetes API types VM overlays are checked against (cue get go).
+cue-gen:
+	./scripts/cue-gen.sh
 
 clean:
 	rm -rf bin

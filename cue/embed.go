@@ -23,3 +23,11 @@ var GuestPrograms = map[string]string{
 	"runner":   "virtwork-run.py",
 	"exporter": "virtwork-exporter.py",
 }
+
+// Gen holds CUE definitions of the KubeVirt, CDI and Kubernetes core API
+// types, generated from their Go packages by `make cue-gen` (cue get go),
+// laid out as cue.mod/gen/<import path>. They are loaded only to check a
+// VM overlay (see internal/vmshape).
+//
+//go:embed gen
+var Gen embed.FS

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"cuelang.org/go/cue"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -169,6 +170,7 @@ type renderer struct {
 	ns     string
 	image  string
 	access cloudinit.Access
+	cue    *cue.Context // for VM overlays from the config (see shape)
 }
 
 func newRenderer(cfg *config.Config) (*renderer, error) {
@@ -481,6 +483,9 @@ func (r *renderer) vms(w workload.Workload, role workload.Role, roleName, secret
 		podSpec := tmpl.Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
 		podSpec["subdomain"] = sub
 	}
+	if err := r.shape(tmpl, w, role, disks); err != nil {
+		return nil, fmt.Errorf("render: workload %s role %s: %w", w.Name, role.Name, err)
+	}
 	out := make([]*unstructured.Unstructured, res.count)
 	for i := range out {
 		out[i] = stamp(tmpl, vmName(w.Name, roleName, i+1), disks)
@@ -502,16 +507,18 @@ func stamp(tmpl *unstructured.Unstructured, name string, disks []workload.DataDi
 	spec := maps.Clone(tspec)
 	template := maps.Clone(ttemplate)
 	spec["template"] = template
-	template["metadata"] = map[string]any{"labels": maps.Clone(ttmeta["labels"].(map[string]any))}
+	// Metadata is the caller's to change: its own maps, and the labels'.
+	tmplMeta := maps.Clone(ttmeta)
+	tmplMeta["labels"] = maps.Clone(ttmeta["labels"].(map[string]any))
+	template["metadata"] = tmplMeta
+	meta := maps.Clone(tmeta)
+	meta["name"] = name
+	meta["labels"] = maps.Clone(tmeta["labels"].(map[string]any))
 	vm := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": tmpl.Object["apiVersion"],
 		"kind":       tmpl.Object["kind"],
-		"metadata": map[string]any{
-			"name":      name,
-			"namespace": tmeta["namespace"],
-			"labels":    maps.Clone(tmeta["labels"].(map[string]any)),
-		},
-		"spec": spec,
+		"metadata":   meta,
+		"spec":       spec,
 	}}
 	tpodSpec := ttemplate["spec"].(map[string]any)
 	_, named := tpodSpec["subdomain"]

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
 
 	"github.com/virtwork/virtwork/internal/config"
 	"github.com/virtwork/virtwork/internal/workload"
@@ -136,7 +137,23 @@ func (c *workloadsShowCmd) Run(e *env) error {
 		}
 		fmt.Fprintf(e.stdout, "\n# cloud-init user data (Secret %s):\n%s", o.GetName(), userData)
 	}
-	return printMetrics(e, w)
+	if err := printMetrics(e, w); err != nil {
+		return err
+	}
+	// The merged VM of each role (the first; the others differ only in
+	// their names), with every vm overlay and shaping flag applied.
+	for _, r := range summarize(objs, w.Roles[0].Name) {
+		for _, o := range objs {
+			if o.GetKind() == "VirtualMachine" && o.GetName() == r.first {
+				out, err := yaml.Marshal(o.Object)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "\n# VirtualMachine %s (role %s):\n%s", r.first, r.role, out)
+			}
+		}
+	}
+	return nil
 }
 
 // printMetrics lists the figures each role declares; the guest writes
@@ -197,7 +214,11 @@ func summarize(objs []*unstructured.Unstructured, onlyRole string) []roleSummary
 			if len(disks) == 0 {
 				disks = []string{"-"}
 			}
-			out = append(out, roleSummary{role: role, cpu: fmt.Sprint(cpu), memory: mem, disks: strings.Join(disks, ","), first: o.GetName()})
+			cores := fmt.Sprint(cpu)
+			if cpu == nil {
+				cores = "-" // sized by an instancetype
+			}
+			out = append(out, roleSummary{role: role, cpu: cores, memory: mem, disks: strings.Join(disks, ","), first: o.GetName()})
 			i = len(out) - 1
 			idx[role] = i
 		}

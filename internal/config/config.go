@@ -3,7 +3,10 @@
 // priority) and validates them.
 package config
 
-import "k8s.io/apimachinery/pkg/api/resource"
+import (
+	"cuelang.org/go/cue/ast"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
 
 // MaxVMs is the most VMs one render (and so one instance) may hold. It
 // bounds render's memory (about 300 MiB at 25,000 VMs) and matches what one
@@ -51,6 +54,18 @@ type Config struct {
 	// Params set workload parameters (a workload's params in CUE), in the
 	// order given.
 	Params []Param
+	// Instancetype and Preference name KubeVirt (cluster) instancetypes
+	// and preferences for every VM; with an instancetype the VMs set no
+	// CPU or memory of their own.
+	Instancetype string
+	Preference   string
+	// NodeSelector is the VMs' spec.template.spec.nodeSelector.
+	NodeSelector map[string]string
+	// DedicatedCPU pins each vCPU to a host CPU (dedicatedCpuPlacement).
+	DedicatedCPU bool
+	// VM is the config file's vm: overlay for every VM, as CUE syntax
+	// that keeps its file positions (nil when unset); render checks it.
+	VM ast.Expr
 	// PerWorkload holds settings from the config file's workloads: map.
 	// A global setting given by flag or environment variable overrides
 	// the same per-workload setting (flags > env > file); one given in
@@ -72,6 +87,8 @@ type WorkloadSettings struct {
 	CPUCores *int
 	Memory   *resource.Quantity
 	DiskSize *resource.Quantity
+	// VM is the file's workloads.<name>.vm overlay (nil when unset).
+	VM ast.Expr
 	// Source says where in the config file the entry is ("c.yaml:7"),
 	// for errors about it.
 	Source string

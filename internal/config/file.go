@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"cuelang.org/go/cue/ast"
 	"gopkg.in/yaml.v3"
 )
 
@@ -18,6 +19,8 @@ type file struct {
 	raw
 	perWorkload          map[string]fileWorkload
 	historyDB, noHistory *string
+	vm                   ast.Expr
+	workloadVM           map[string]ast.Expr
 }
 
 // fileWorkload is one entry of the file's workloads: map, values as
@@ -28,7 +31,7 @@ type fileWorkload struct {
 	at     string             // "file:line" of the entry
 }
 
-var workloadKeys = []string{"enabled", "vmCount", "cpuCores", "memory", "diskSize", "params"}
+var workloadKeys = []string{"enabled", "vmCount", "cpuCores", "memory", "diskSize", "params", "vm"}
 
 // readFile parses a config file. Every unknown key is an error naming the
 // key and its line.
@@ -58,7 +61,7 @@ func readFile(path string) (*file, error) {
 	if top.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s: the config file must be a mapping of settings (key: value)", at(top, "top level"))
 	}
-	known := []string{"workloads", "historyDb", "noHistory"}
+	known := []string{"workloads", "historyDb", "noHistory", "vm"}
 	for _, s := range settings {
 		if s.key != "workloads" && s.field != "Params" {
 			known = append(known, s.key)
@@ -66,6 +69,9 @@ func readFile(path string) (*file, error) {
 	}
 	slots := f.scalars()
 	if err := noDuplicates(top, path, ""); err != nil {
+		return nil, err
+	}
+	if f.vm, f.workloadVM, err = vmOverlays(path, data); err != nil {
 		return nil, err
 	}
 	for i := 0; i < len(top.Content); i += 2 {
@@ -83,6 +89,11 @@ func readFile(path string) (*file, error) {
 				f.source["noHistory"] = at(k, k.Value)
 			}
 			continue
+		case k.Value == "vm":
+			if v.Kind != yaml.MappingNode {
+				return nil, fmt.Errorf("%s: must be a mapping shaped like a VirtualMachine (e.g. spec: template: spec: ...)", at(k, "vm"))
+			}
+			continue
 		case k.Value == "workloads":
 			if err := f.readWorkloads(v, path, at); err != nil {
 				return nil, err
@@ -93,6 +104,13 @@ func readFile(path string) (*file, error) {
 		}
 		src := at(k, k.Value)
 		switch s.field {
+		case "NodeSelector":
+			items, err := stringList(v, src)
+			if err != nil {
+				return nil, err
+			}
+			f.NodeSelector = items
+			f.source[s.field] = src
 		case "SSHKeys", "SSHKeyFiles":
 			items, err := stringList(v, src)
 			if err != nil {
@@ -148,6 +166,12 @@ func (f *file) readWorkloads(v *yaml.Node, path string, at func(*yaml.Node, stri
 			if k.Value == "params" {
 				if err := f.readParams(name.Value, val, path, at); err != nil {
 					return err
+				}
+				continue
+			}
+			if k.Value == "vm" {
+				if val.Kind != yaml.MappingNode {
+					return fmt.Errorf("%s: must be a mapping shaped like a VirtualMachine", src)
 				}
 				continue
 			}

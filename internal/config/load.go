@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"cuelang.org/go/cue/ast"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/virtwork/virtwork/internal/guestos"
@@ -36,6 +37,10 @@ type Flags struct {
 	WorkloadDir        *string  `name:"workload-dir" placeholder:"DIR" help:"Directory of extra workload .cue files (env VIRTWORK_WORKLOAD_DIR, key workloadDir)."`
 	ServiceMonitor     *bool    `name:"service-monitor" negatable:"" help:"Also render a Prometheus Operator ServiceMonitor for the VMs' exporters (needs its CRD, e.g. OpenShift user workload monitoring) (env VIRTWORK_SERVICE_MONITOR, key serviceMonitor; default false)."`
 	Params             []string `name:"param" sep:"none" placeholder:"W.KEY=VALUE" help:"Set a workload parameter, e.g. database.scale=5 (see 'virtwork workloads show W'); repeatable (env VIRTWORK_PARAMS comma-separated, key workloads.W.params.KEY)."`
+	Instancetype       *string  `name:"instancetype" placeholder:"NAME" help:"KubeVirt cluster instancetype of every VM; the VMs then set no CPU or memory (env VIRTWORK_INSTANCETYPE, key instancetype)."`
+	Preference         *string  `name:"preference" placeholder:"NAME" help:"KubeVirt cluster preference of every VM (env VIRTWORK_PREFERENCE, key preference)."`
+	NodeSelector       []string `name:"node-selector" sep:"none" placeholder:"KEY=VALUE" help:"Run the VMs on nodes with this label; repeatable (env VIRTWORK_NODE_SELECTOR comma-separated, key nodeSelector)."`
+	DedicatedCPU       *bool    `name:"dedicated-cpu" help:"Pin each vCPU to its own host CPU (dedicatedCpuPlacement; env VIRTWORK_DEDICATED_CPU, key dedicatedCpu)."`
 }
 
 // EnvPrefix starts the name of every environment variable virtwork reads.
@@ -67,6 +72,7 @@ func Load(flags Flags, getenv func(string) (string, bool)) (*Config, error) {
 		}
 		r.merge(f.raw)
 		r.perWorkload = f.perWorkload
+		r.vm, r.workloadVM = f.vm, f.workloadVM
 		r.keyFileBase = filepath.Dir(path)
 		r.historyDB, r.noHistory = f.historyDB, f.noHistory
 		r.source["noHistory"] = f.source["noHistory"]
@@ -90,8 +96,9 @@ func Load(flags Flags, getenv func(string) (string, bool)) (*Config, error) {
 type raw struct {
 	Namespace, VMCount, CPUCores, Memory, DiskSize         *string
 	StorageClass, ContainerDiskImage, SSHUser, SSHPassword *string
-	WorkloadDir, ServiceMonitor, GuestOS                   *string
-	Workloads                                              []string
+	WorkloadDir, ServiceMonitor, GuestOS, Instancetype     *string
+	Preference, DedicatedCPU                               *string
+	Workloads, NodeSelector                                []string
 	SSHKeys, SSHKeyFiles                                   []sourced
 	// Params are "workload.key=value" settings; file entries come first,
 	// then the environment's, then the flags' (the last one wins).
@@ -99,7 +106,9 @@ type raw struct {
 	source map[string]string // setting -> "--flag" / "VIRTWORK_X" / "file:line"
 
 	perWorkload map[string]fileWorkload
-	keyFileBase string // relative paths in the config file are relative to it
+	vm          ast.Expr            // the file's vm: overlay
+	workloadVM  map[string]ast.Expr // the file's workloads.<name>.vm
+	keyFileBase string              // relative paths in the config file are relative to it
 	historyDB   *string
 	noHistory   *string
 }
@@ -129,6 +138,10 @@ var settings = []setting{
 	{"WorkloadDir", "--workload-dir", "WORKLOAD_DIR", "workloadDir"},
 	{"ServiceMonitor", "--service-monitor", "SERVICE_MONITOR", "serviceMonitor"},
 	{"Params", "--param", "PARAMS", "workloads.W.params"},
+	{"Instancetype", "--instancetype", "INSTANCETYPE", "instancetype"},
+	{"Preference", "--preference", "PREFERENCE", "preference"},
+	{"NodeSelector", "--node-selector", "NODE_SELECTOR", "nodeSelector"},
+	{"DedicatedCPU", "--dedicated-cpu", "DEDICATED_CPU", "dedicatedCpu"},
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -142,6 +155,7 @@ func (r *raw) scalars() map[string]**string {
 		"SSHPassword": &r.SSHPassword, "WorkloadDir": &r.WorkloadDir,
 		"ServiceMonitor": &r.ServiceMonitor,
 		"GuestOS":        &r.GuestOS,
+		"Instancetype":   &r.Instancetype, "Preference": &r.Preference, "DedicatedCPU": &r.DedicatedCPU,
 	}
 }
 
@@ -161,6 +175,10 @@ func (r *raw) merge(o raw) {
 	if o.Workloads != nil {
 		r.Workloads = o.Workloads
 		r.source["Workloads"] = o.source["Workloads"]
+	}
+	if o.NodeSelector != nil {
+		r.NodeSelector = o.NodeSelector
+		r.source["NodeSelector"] = o.source["NodeSelector"]
 	}
 	r.SSHKeys = append(r.SSHKeys, o.SSHKeys...)
 	r.SSHKeyFiles = append(r.SSHKeyFiles, o.SSHKeyFiles...)
@@ -182,6 +200,8 @@ func fromEnv(getenv func(string) (string, bool)) (raw, error) {
 			if len(r.Workloads) == 0 {
 				return raw{}, fmt.Errorf("%s=%q: names no workload; unset it for all, or list some (e.g. cpu,disk)", name, v)
 			}
+		case "NodeSelector":
+			r.NodeSelector = splitList(v)
 		case "SSHKeys":
 			for _, k := range splitList(v) {
 				r.SSHKeys = append(r.SSHKeys, sourced{k, name})
@@ -235,6 +255,15 @@ func fromFlags(f Flags) (raw, error) {
 	set("GuestOS", f.GuestOS)
 	for _, p := range f.Params {
 		r.Params = append(r.Params, sourced{p, "--param"})
+	}
+	set("Instancetype", f.Instancetype)
+	set("Preference", f.Preference)
+	if f.DedicatedCPU != nil {
+		set("DedicatedCPU", ptr(strconv.FormatBool(*f.DedicatedCPU)))
+	}
+	if f.NodeSelector != nil {
+		r.NodeSelector = cleanList(f.NodeSelector)
+		r.source["NodeSelector"] = "--node-selector"
 	}
 	if f.Workloads != nil {
 		r.Workloads = cleanList(f.Workloads)
@@ -353,6 +382,9 @@ func (r *raw) resolve() (*Config, error) {
 			return nil, bad("ServiceMonitor", *r.ServiceMonitor, "must be true or false")
 		}
 	}
+	if err := r.resolveShape(c); err != nil {
+		return nil, err
+	}
 
 	if c.SSHKeys, err = r.keys(); err != nil {
 		return nil, err
@@ -384,6 +416,7 @@ func (r *raw) resolve() (*Config, error) {
 		if !r.fromFile("DiskSize") && !c.DiskSize.IsZero() {
 			ws.DiskSize = nil
 		}
+		ws.VM = r.workloadVM[name]
 		c.PerWorkload[name] = ws
 	}
 

@@ -62,6 +62,10 @@ func (r *raw) origins(c *Config) []Origin {
 		{"sshPassword", password, from("SSHPassword")},
 		{"sshKeys", fmt.Sprintf("%d (merged from every source)", len(c.SSHKeys)), listSources(r.SSHKeys, r.SSHKeyFiles)},
 		{"workloadDir", orDefault(c.WorkloadDir, "none"), from("WorkloadDir")},
+		{"instancetype", orDefault(c.Instancetype, "none"), from("Instancetype")},
+		{"preference", orDefault(c.Preference, "none"), from("Preference")},
+		{"nodeSelector", orDefault(strings.Join(r.NodeSelector, ","), "none"), from("NodeSelector")},
+		{"dedicatedCpu", strconv.FormatBool(c.DedicatedCPU), from("DedicatedCPU")},
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.perWorkload)) {
 		fw := r.perWorkload[name]

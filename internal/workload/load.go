@@ -114,17 +114,28 @@ func evaluate(srcs []source, in Input) ([]Workload, error) {
 	decls := map[string]token.Pos{}
 	cueError := func(errs ...error) error { return formatErrors(decls, errs...) }
 	var errs []error
+	var extensions []extension
+	files := map[string]*ast.File{}
 	for _, src := range srcs {
 		f, err := parser.ParseFile(src.name, src.text, parser.ParseComments)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		files[src.name] = f
 		if pkg := f.PackageName(); pkg != "" && pkg != cuePackage {
 			errs = append(errs, errors.Newf(f.Pos(), "package %s: a workload file must be in package %s (or have no package clause)", pkg, cuePackage))
 			continue
 		}
-		for _, d := range declaredWorkloads(f) {
+		decl, ext := declaredWorkloads(f)
+		if !src.builtin {
+			extensions = append(extensions, ext...)
+		} else {
+			for _, x := range ext {
+				decl = append(decl, declaration{name: x.workload, pos: x.pos})
+			}
+		}
+		for _, d := range decl {
 			if prev, ok := owners[d.name]; ok {
 				errs = append(errs, errors.Newf(d.pos, "workload %q is already defined in %s; rename one of them", d.name, prev))
 				continue
@@ -181,6 +192,18 @@ func evaluate(srcs []source, in Input) ([]Workload, error) {
 	for _, src := range srcs {
 		texts[src.name] = string(src.text)
 	}
+	for _, x := range extensions {
+		cw, ok := decoded[x.workload]
+		if _, declared := owners[x.workload]; !ok || !declared {
+			return nil, cueError(errors.Newf(x.pos, "workloads.%s: no workload %s to add a vm to (known: %s)", x.workload, x.workload, strings.Join(sortedKeys(owners), ", ")))
+		}
+		for _, r := range x.roles {
+			roles, known := declaredRoles(files[owners[x.workload]], x.workload)
+			if _, ok := cw.Roles[r.name]; !ok || known && !slices.Contains(roles, r.name) {
+				return nil, cueError(errors.Newf(r.pos, "workloads.%s.roles.%s: workload %s has no role %s to add a vm to", x.workload, r.name, x.workload, r.name))
+			}
+		}
+	}
 	out := make([]Workload, 0, len(decoded))
 	for name, cw := range decoded {
 		file, ok := owners[name]
@@ -192,6 +215,9 @@ func evaluate(srcs []source, in Input) ([]Workload, error) {
 		w, err := cw.workload(file, texts[file], agent)
 		if err != nil {
 			return nil, err
+		}
+		for i := range w.Roles {
+			w.Roles[i].VM = root.LookupPath(cue.MakePath(cue.Str("workloads"), cue.Str(name), cue.Str("roles"), cue.Str(w.Roles[i].Name), cue.Str("vm")))
 		}
 		out = append(out, w)
 	}
@@ -297,29 +323,104 @@ type declaration struct {
 	pos  token.Pos
 }
 
+// extension is a workload entry in a user file that only adds vm
+// overlays to roles of a workload declared elsewhere:
+// workloads: disk: roles: main: vm: {...}.
+type extension struct {
+	workload string
+	pos      token.Pos
+	roles    []declaration
+}
+
 // declaredWorkloads finds the workloads a file declares with
-// `workloads: NAME: ...` or `workloads: {NAME: ...}`.
-func declaredWorkloads(f *ast.File) []declaration {
+// `workloads: NAME: ...` or `workloads: {NAME: ...}`, and apart from
+// them the entries that only extend roles with a vm field.
+func declaredWorkloads(f *ast.File) ([]declaration, []extension) {
 	var out []declaration
-	for _, d := range f.Decls {
-		field, ok := d.(*ast.Field)
-		if !ok || labelName(field.Label) != "workloads" {
+	var exts []extension
+	for _, wf := range fieldsOf(f.Decls, "workloads") {
+		name := labelName(wf.Label)
+		if name == "" {
 			continue
 		}
-		var inner []ast.Decl
-		switch v := field.Value.(type) {
-		case *ast.StructLit:
-			inner = v.Elts
+		if roles, ok := vmOnly(wf.Value); ok {
+			exts = append(exts, extension{workload: name, pos: wf.Label.Pos(), roles: roles})
+			continue
 		}
-		for _, e := range inner {
-			if wf, ok := e.(*ast.Field); ok {
-				if name := labelName(wf.Label); name != "" {
-					out = append(out, declaration{name: name, pos: wf.Label.Pos()})
+		out = append(out, declaration{name: name, pos: wf.Label.Pos()})
+	}
+	return out, exts
+}
+
+// fieldsOf returns the fields inside the struct value of every field
+// called label among decls (label: {A: ..., B: ...} or label: A: ...).
+func fieldsOf(decls []ast.Decl, label string) []*ast.Field {
+	var out []*ast.Field
+	for _, d := range decls {
+		field, ok := d.(*ast.Field)
+		if !ok || labelName(field.Label) != label {
+			continue
+		}
+		if v, ok := field.Value.(*ast.StructLit); ok {
+			for _, e := range v.Elts {
+				if f, ok := e.(*ast.Field); ok {
+					out = append(out, f)
 				}
 			}
 		}
 	}
 	return out
+}
+
+// vmOnly reports whether a workload entry holds nothing but
+// roles: NAME: vm: ..., and which roles it names.
+func vmOnly(v ast.Expr) ([]declaration, bool) {
+	s, ok := v.(*ast.StructLit)
+	if !ok || len(s.Elts) == 0 {
+		return nil, false
+	}
+	var roles []declaration
+	for _, e := range s.Elts {
+		f, ok := e.(*ast.Field)
+		if !ok || labelName(f.Label) != "roles" {
+			return nil, false
+		}
+		for _, rf := range fieldsOf([]ast.Decl{f}, "roles") {
+			body, ok := rf.Value.(*ast.StructLit)
+			if !ok || len(body.Elts) == 0 {
+				return nil, false
+			}
+			for _, be := range body.Elts {
+				if bf, ok := be.(*ast.Field); !ok || labelName(bf.Label) != "vm" {
+					return nil, false
+				}
+			}
+			roles = append(roles, declaration{name: labelName(rf.Label), pos: rf.Label.Pos()})
+		}
+	}
+	return roles, len(roles) > 0
+}
+
+// declaredRoles returns the roles file declares for workload, and false
+// when they are not written out plainly (then every role counts).
+func declaredRoles(f *ast.File, workload string) ([]string, bool) {
+	if f == nil {
+		return nil, false
+	}
+	var names []string
+	for _, wf := range fieldsOf(f.Decls, "workloads") {
+		if labelName(wf.Label) != workload {
+			continue
+		}
+		body, ok := wf.Value.(*ast.StructLit)
+		if !ok {
+			return nil, false
+		}
+		for _, rf := range fieldsOf(body.Elts, "roles") {
+			names = append(names, labelName(rf.Label))
+		}
+	}
+	return names, len(names) > 0
 }
 
 // labelName is the name of a plain identifier or string label, or "".

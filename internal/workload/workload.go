@@ -6,6 +6,8 @@
 // VirtualMachines, Secrets and Services.
 package workload
 
+import "cuelang.org/go/cue"
+
 // Workload is one evaluated workload definition.
 type Workload struct {
 	// Name is a DNS-1123 label, unique among all loaded workloads.
@@ -44,6 +46,10 @@ type Role struct {
 	// Agent is what virtwork adds to every role (the schema's
 	// #GuestAgent): the same for all roles.
 	Agent GuestAgent
+	// VM is the role's VM overlay (the role's vm field), unchecked; it
+	// does not exist when the role has none. render checks and merges it
+	// (see internal/vmshape).
+	VM cue.Value
 }
 
 // GuestAgent is virtwork's part of every VM: virtwork-run, which runs a
