@@ -20,6 +20,7 @@ import (
 	"github.com/virtwork/virtwork/internal/cloudinit"
 	"github.com/virtwork/virtwork/internal/config"
 	"github.com/virtwork/virtwork/internal/guestos"
+	"github.com/virtwork/virtwork/internal/vmshape"
 	"github.com/virtwork/virtwork/internal/workload"
 )
 
@@ -170,7 +171,8 @@ type renderer struct {
 	ns     string
 	image  string
 	access cloudinit.Access
-	cue    *cue.Context // for VM overlays from the config (see shape)
+	cue    *cue.Context                      // for VM overlays from the config (see shape)
+	shapes map[*cue.Context]*vmshape.Checker // built on first use, per context
 }
 
 func newRenderer(cfg *config.Config) (*renderer, error) {

@@ -41,7 +41,18 @@ func (r *renderer) shape(tmpl *unstructured.Unstructured, w workload.Workload, r
 	for _, d := range disks {
 		owned.Volumes = append(owned.Volumes, d.Name)
 	}
-	merged, err := vmshape.Apply(tmpl.Object, owned, layers)
+	checker := r.shapes[ctx]
+	if checker == nil {
+		c, err := vmshape.New(ctx)
+		if err != nil {
+			return err
+		}
+		if r.shapes == nil {
+			r.shapes = map[*cue.Context]*vmshape.Checker{}
+		}
+		r.shapes[ctx], checker = c, c
+	}
+	merged, err := checker.Apply(tmpl.Object, owned, layers)
 	if err != nil {
 		return err
 	}

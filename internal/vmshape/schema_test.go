@@ -19,6 +19,10 @@ func BenchmarkLoadSchema(b *testing.B) {
 
 func TestApply(t *testing.T) {
 	ctx := cuecontext.New()
+	checker, err := New(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	base := map[string]any{"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
 		"metadata": map[string]any{"name": "", "labels": map[string]any{"app.kubernetes.io/component": "disk"}},
 		"spec": map[string]any{"runStrategy": "Always", "template": map[string]any{"spec": map[string]any{
@@ -36,7 +40,7 @@ spec: template: spec: networks: [{name: "br", multus: networkName: "br"}]`, ""},
 		{`spec: template: spec: networks: [{name: "default", pod: {}}]`, `virtwork owns the network "default"`},
 	} {
 		v := ctx.CompileString(tc.src, cue.Filename("user.cue"))
-		out, err := Apply(base, owned, []Layer{v})
+		out, err := checker.Apply(base, owned, []Layer{v})
 		if tc.err == "" {
 			if err != nil {
 				t.Errorf("%s: %v", tc.src, err)
