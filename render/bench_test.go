@@ -32,30 +32,46 @@ func benchInput(b *testing.B, n int) (*config.Config, []workload.Workload) {
 
 // BenchmarkRender measures render + encode of n cpu VMs (what `virtwork
 // render` does after loading) and reports, from the same iterations, the
-// ratio of that time to the encoding alone (goal: at most 2).
+// ratio of that time to the encoding alone (goal: at most 2). The shaped
+// runs (shaped-vms=N) add a VM overlay (--node-selector --dedicated-cpu), which loads
+// the generated KubeVirt schema (cue/gen) once per render.
 func BenchmarkRender(b *testing.B) {
-	for _, n := range benchSizes {
-		b.Run(fmt.Sprintf("vms=%d", n), func(b *testing.B) {
-			cfg, ws := benchInput(b, n)
-			b.ReportAllocs()
-			var encode time.Duration
-			b.ResetTimer()
-			start := time.Now()
-			for b.Loop() {
-				objs, err := Render(cfg, ws)
-				if err != nil {
-					b.Fatal(err)
-				}
-				t := time.Now()
-				if err := manifest.Encode(io.Discard, objs); err != nil {
-					b.Fatal(err)
-				}
-				encode += time.Since(t)
+	for _, shaped := range []bool{false, true} {
+		for _, n := range benchSizes {
+			name := fmt.Sprintf("vms=%d", n)
+			if shaped {
+				name = "shaped-" + name
 			}
-			total := time.Since(start)
-			b.ReportMetric(float64(total)/float64(encode), "render/encode")
-		})
+			benchmarkRender(b, name, n, shaped)
+		}
 	}
+}
+
+func benchmarkRender(b *testing.B, name string, n int, shaped bool) {
+	b.Run(name, func(b *testing.B) {
+		cfg, ws := benchInput(b, n)
+		if shaped {
+			cfg.NodeSelector = map[string]string{"zone": "a"}
+			cfg.DedicatedCPU = true
+		}
+		b.ReportAllocs()
+		var encode time.Duration
+		b.ResetTimer()
+		start := time.Now()
+		for b.Loop() {
+			objs, err := Render(cfg, ws)
+			if err != nil {
+				b.Fatal(err)
+			}
+			t := time.Now()
+			if err := manifest.Encode(io.Discard, objs); err != nil {
+				b.Fatal(err)
+			}
+			encode += time.Since(t)
+		}
+		total := time.Since(start)
+		b.ReportMetric(float64(total)/float64(encode), "render/encode")
+	})
 }
 
 // BenchmarkEncode measures encoding alone of the objects of n cpu VMs.

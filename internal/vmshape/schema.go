@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/load"
 
 	virtworkcue "github.com/virtwork/virtwork/cue"
@@ -55,17 +56,40 @@ func sources() (map[string]load.Source, error) {
 	return overlay, overlayErr
 }
 
+var (
+	instOnce sync.Once
+	inst     *build.Instance
+	instErr  error
+	buildMu  sync.Mutex // an instance is built into one context at a time
+)
+
+// instance loads (parses) the schema package once per process.
+func instance() (*build.Instance, error) {
+	instOnce.Do(func() {
+		src, err := sources()
+		if err != nil {
+			instErr = fmt.Errorf("vm schema: reading embedded CUE: %w", err)
+			return
+		}
+		insts := load.Instances([]string{"."}, &load.Config{Dir: root, Overlay: src})
+		if instErr = insts[0].Err; instErr != nil {
+			instErr = fmt.Errorf("vm schema: %w", instErr)
+			return
+		}
+		inst = insts[0]
+	})
+	return inst, instErr
+}
+
 // schema builds the schema package in ctx; fill the overlay in at vm.
 func schema(ctx *cue.Context) (cue.Value, error) {
-	src, err := sources()
+	inst, err := instance()
 	if err != nil {
-		return cue.Value{}, fmt.Errorf("vm schema: reading embedded CUE: %w", err)
+		return cue.Value{}, err
 	}
-	insts := load.Instances([]string{"."}, &load.Config{Dir: root, Overlay: src})
-	if err := insts[0].Err; err != nil {
-		return cue.Value{}, fmt.Errorf("vm schema: %w", err)
-	}
-	v := ctx.BuildInstance(insts[0])
+	buildMu.Lock()
+	v := ctx.BuildInstance(inst)
+	buildMu.Unlock()
 	if err := v.Err(); err != nil {
 		return cue.Value{}, fmt.Errorf("vm schema: %w", err)
 	}
