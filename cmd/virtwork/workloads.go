@@ -107,7 +107,7 @@ func (c *workloadsShowCmd) Run(e *env) error {
 		}
 		return writeJSON(e.stdout, map[string]any{
 			"name": w.Name, "description": w.Description, "file": w.File, "source": w.Source,
-			"namespace": cfg.Namespace, "guestOs": cfg.GuestOS, "rendered": roles,
+			"namespace": cfg.Namespace, "guestOs": cfg.GuestOS, "rendered": roles, "vms": firstVMs(objs, w),
 		})
 	}
 	fmt.Fprintf(e.stdout, "# %s (%s)\n# %s\n\n%s\n", w.Name, w.File, w.Description, strings.TrimRight(w.Source, "\n"))
@@ -140,20 +140,29 @@ func (c *workloadsShowCmd) Run(e *env) error {
 	if err := printMetrics(e, w); err != nil {
 		return err
 	}
-	// The merged VM of each role (the first; the others differ only in
-	// their names), with every vm overlay and shaping flag applied.
+	for i, r := range summarize(objs, w.Roles[0].Name) {
+		out, err := yaml.Marshal(firstVMs(objs, w)[i])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "\n# VirtualMachine %s (role %s):\n%s", r.first, r.role, out)
+	}
+	return nil
+}
+
+// firstVMs returns the first VM of each role of w, in summarize's order:
+// the merged VM (every vm overlay and shaping flag applied); the others
+// of the role differ only in their names.
+func firstVMs(objs []*unstructured.Unstructured, w workload.Workload) []map[string]any {
+	out := []map[string]any{}
 	for _, r := range summarize(objs, w.Roles[0].Name) {
 		for _, o := range objs {
 			if o.GetKind() == "VirtualMachine" && o.GetName() == r.first {
-				out, err := yaml.Marshal(o.Object)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(e.stdout, "\n# VirtualMachine %s (role %s):\n%s", r.first, r.role, out)
+				out = append(out, o.Object)
 			}
 		}
 	}
-	return nil
+	return out
 }
 
 // printMetrics lists the figures each role declares; the guest writes
