@@ -20,7 +20,7 @@ func testItem(kind, group, name string, annotations map[string]string) *item {
 	return &item{id: object.UnstructuredToObjMetadata(u), obj: u}
 }
 
-func names(groups [][]*item) [][]string {
+func groupNames(groups [][]*item) [][]string {
 	var out [][]string
 	for _, g := range groups {
 		var n []string
@@ -42,7 +42,7 @@ func TestApplyGroupsPutVMsLast(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := names(groups)
+	got := groupNames(groups)
 	if len(got) != 2 || len(got[0]) != 2 || got[1][0] != "vm-1" {
 		t.Errorf("groups %v, want [[s svc] [vm-1]]", got)
 	}
@@ -58,7 +58,7 @@ func TestApplyGroupsFollowDependsOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := names(groups); len(got) != 2 || got[0][0] != "server" || got[1][0] != "client" {
+	if got := groupNames(groups); len(got) != 2 || got[0][0] != "server" || got[1][0] != "client" {
 		t.Errorf("groups %v, want server before client", got)
 	}
 }

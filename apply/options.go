@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/virtwork/virtwork/apply/kvstatus"
-	"github.com/virtwork/virtwork/render"
+	"github.com/virtwork/virtwork/internal/names"
 )
 
 // Defaults.
@@ -39,8 +39,8 @@ const (
 
 // The labels render puts on VMs, read back for the per-VM summary.
 const (
-	WorkloadLabel = render.LabelComponent
-	RoleLabel     = render.LabelRole
+	WorkloadLabel = names.LabelComponent
+	RoleLabel     = names.LabelRole
 )
 
 // Options for Apply. The CLI maps flags one to one:

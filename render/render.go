@@ -20,21 +20,20 @@ import (
 	"github.com/virtwork/virtwork/internal/cloudinit"
 	"github.com/virtwork/virtwork/internal/config"
 	"github.com/virtwork/virtwork/internal/guestos"
+	"github.com/virtwork/virtwork/internal/names"
 	"github.com/virtwork/virtwork/internal/vmshape"
 	"github.com/virtwork/virtwork/internal/workload"
 )
 
-// Labels virtwork puts on everything it renders. Services select VMs by
-// LabelComponent (plus LabelRole for multi-role workloads); KubeVirt copies
-// the VM template's labels onto the launcher pod, which is what a Service
-// actually selects.
+// Labels virtwork puts on everything it renders (see package names, which
+// apply, results and the history share without importing render).
 const (
-	LabelName      = "app.kubernetes.io/name"
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	LabelComponent = "app.kubernetes.io/component"
-	LabelRole      = "virtwork/role"
+	LabelName      = names.LabelName
+	LabelManagedBy = names.LabelManagedBy
+	LabelComponent = names.LabelComponent
+	LabelRole      = names.LabelRole
 	// AppName is the value of LabelName and LabelManagedBy.
-	AppName = "virtwork"
+	AppName = names.AppName
 )
 
 // AnnotationDeleteAfterCompletion set to "false" stops CDI from garbage

@@ -13,8 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/virtwork/virtwork/internal/names"
 	"github.com/virtwork/virtwork/inventory"
-	"github.com/virtwork/virtwork/render"
 )
 
 var virtualMachines = schema.GroupVersionResource{Group: "kubevirt.io", Version: "v1", Resource: "virtualmachines"}
@@ -40,7 +40,7 @@ func Expected(ctx context.Context, dyn dynamic.Interface, namespace, name string
 		return nil, fmt.Errorf("%w %q in namespace %s (nothing applied there with this --name)", ErrNoInstance, name, namespace)
 	}
 	live, err := listAll(ctx, func(opts metav1.ListOptions) (*unstructured.UnstructuredList, error) {
-		opts.LabelSelector = render.LabelManagedBy + "=" + render.AppName
+		opts.LabelSelector = names.LabelManagedBy + "=" + names.AppName
 		return dyn.Resource(virtualMachines).Namespace(namespace).List(ctx, opts)
 	})
 	if err != nil {
@@ -57,7 +57,7 @@ func Expected(ctx context.Context, dyn dynamic.Interface, namespace, name string
 		}
 		vm := VM{Name: o.Name, Workload: "?"}
 		if l, ok := labels[o.Name]; ok {
-			vm.Workload, vm.Role = l[render.LabelComponent], l[render.LabelRole]
+			vm.Workload, vm.Role = l[names.LabelComponent], l[names.LabelRole]
 		}
 		vms = append(vms, vm)
 	}

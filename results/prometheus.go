@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -74,11 +75,11 @@ func (p *Prometheus) Read(ctx context.Context, vms []VM) (map[string]Reading, ti
 		v, _, err := q.Query(ctx, query.promql, now)
 		cancel()
 		if err != nil {
-			return nil, time.Time{}, fmt.Errorf("querying Prometheus at %s: %w", p.URL, err)
+			return nil, time.Time{}, fmt.Errorf("querying Prometheus at %s: %w", redact(p.URL), err)
 		}
 		vec, ok := v.(model.Vector)
 		if !ok {
-			return nil, time.Time{}, fmt.Errorf("querying Prometheus at %s: got a %s, want a vector", p.URL, v.Type())
+			return nil, time.Time{}, fmt.Errorf("querying Prometheus at %s: got a %s, want a vector", redact(p.URL), v.Type())
 		}
 		for _, s := range vec {
 			vm := string(s.Metric[labelVM])
@@ -111,6 +112,35 @@ func (p *Prometheus) Read(ctx context.Context, vms []VM) (map[string]Reading, ti
 	return readings, now, nil
 }
 
+// redact hides a password in a URL for messages.
+func redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return raw
+}
+
+// MaySendClusterToken reports whether the cluster credentials of the
+// kubeconfig may go to the Prometheus at raw: only over https, or to this
+// machine. Over plain http to another host the token would cross the
+// network readable by anyone on the way; --prometheus-token-file still
+// sends a token the user chose on purpose.
+func MaySendClusterToken(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	if u.Scheme == "https" {
+		return true
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // Check reports bad settings (the URL, the CA file) before anything is
 // read, so that bad input fails alone.
 func (p *Prometheus) Check() error {
@@ -128,7 +158,7 @@ func (p *Prometheus) timeout() time.Duration {
 func (p *Prometheus) client() (api.Client, error) {
 	u, err := url.Parse(p.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("--prometheus %q is not an http:// or https:// URL", p.URL)
+		return nil, fmt.Errorf("--prometheus %q is not an http:// or https:// URL", redact(p.URL))
 	}
 	tlsConfig := &tls.Config{InsecureSkipVerify: p.Insecure} //nolint:gosec // only when asked for
 	if p.CAFile != "" {

@@ -200,3 +200,19 @@ scrape_configs:
 		}
 	}
 }
+
+func TestClusterTokenOnlyOverHTTPSOrLoopback(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"https://thanos-querier.openshift-monitoring.svc:9092": true,
+		"http://127.0.0.1:9090":                                true,
+		"http://[::1]:9090":                                    true,
+		"http://localhost:9090":                                true,
+		"http://prometheus.example:9090":                       false,
+		"http://10.0.0.5:9090":                                 false,
+		"::bad":                                                false,
+	} {
+		if got := results.MaySendClusterToken(raw); got != want {
+			t.Errorf("MaySendClusterToken(%q) = %v, want %v", raw, got, want)
+		}
+	}
+}

@@ -49,13 +49,18 @@ func (f resultsFlags) looker(kc *kube.Client, namespace, name string) (*results.
 	if f.Since <= 0 {
 		return nil, fmt.Errorf("--since %s: must be more than 0 (e.g. 5m)", f.Since)
 	}
-	token := kc.Config.BearerToken
-	if kc.Config.BearerTokenFile != "" {
-		b, err := os.ReadFile(kc.Config.BearerTokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading the kubeconfig's token file: %w", err)
+	// The kubeconfig's token is the user's cluster credential: it goes
+	// to Prometheus only over https or on this machine.
+	token := ""
+	if results.MaySendClusterToken(f.Prometheus) {
+		token = kc.Config.BearerToken
+		if kc.Config.BearerTokenFile != "" {
+			b, err := os.ReadFile(kc.Config.BearerTokenFile)
+			if err != nil {
+				return nil, fmt.Errorf("reading the kubeconfig's token file: %w", err)
+			}
+			token = strings.TrimSpace(string(b))
 		}
-		token = strings.TrimSpace(string(b))
 	}
 	if f.PrometheusTokenFile != "" {
 		b, err := os.ReadFile(f.PrometheusTokenFile)

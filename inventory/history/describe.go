@@ -14,7 +14,7 @@ import (
 
 	"github.com/virtwork/virtwork/internal/config"
 	"github.com/virtwork/virtwork/internal/manifest"
-	"github.com/virtwork/virtwork/render"
+	"github.com/virtwork/virtwork/internal/names"
 )
 
 // ConfigOf is cfg as the history keeps it: the SSH password reduced to
@@ -68,7 +68,7 @@ func WorkloadsOf(objs []*unstructured.Unstructured) []Workload {
 		if o.GetKind() != "VirtualMachine" {
 			continue
 		}
-		key := [2]string{o.GetLabels()[render.LabelComponent], o.GetLabels()[render.LabelRole]}
+		key := [2]string{o.GetLabels()[names.LabelComponent], o.GetLabels()[names.LabelRole]}
 		i, ok := idx[key]
 		if !ok {
 			w := Workload{Workload: key[0], Role: key[1]}
