@@ -211,8 +211,9 @@ func (h *Held) renew(ctx context.Context, cancelRun context.CancelCauseFunc) {
 			return
 		case ctx.Err() != nil:
 			return
-		case time.Since(last) > h.duration:
-			// Others may take it over now: stop before they do.
+		case time.Since(last)+every > h.duration:
+			// Others may take it over before the next try: stop before
+			// they can.
 			cancelRun(ErrLeaseLost)
 			return
 		}
