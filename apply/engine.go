@@ -288,6 +288,12 @@ func listPaged[T metav1.Object](ctx context.Context, e *engine, namespace string
 		opts := metav1.ListOptions{Limit: 500}
 		for {
 			items, cont, err := list(m.Resource, opts)
+			if apierrors.IsNotFound(err) {
+				// A collection is never "not found" unless its type is not
+				// served: the mapping came from a stale discovery cache
+				// (kubectl's, keyed by host and port, outlives a cluster).
+				return nil, e.explain(&meta.NoKindMatchError{GroupKind: gk})
+			}
 			if err != nil {
 				return nil, e.explain(fmt.Errorf("listing %s in namespace %s: %w", m.Resource.GroupResource(), namespace, err))
 			}

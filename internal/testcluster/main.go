@@ -42,6 +42,16 @@ func runMain(m *testing.M, opts Options) int {
 		sharedErr = errSkipCluster
 		return m.Run()
 	}
+	// Test clusters listen on loopback ports that get reused; cli-runtime's
+	// discovery cache (~/.kube/cache, keyed by host and port) outlives a
+	// cluster and would serve an earlier cluster's kinds. One cache per test
+	// binary, which its child processes inherit.
+	if os.Getenv("KUBECACHEDIR") == "" {
+		if dir, err := os.MkdirTemp("", "virtwork-kubecache-"); err == nil {
+			os.Setenv("KUBECACHEDIR", dir)
+			defer os.RemoveAll(dir)
+		}
+	}
 	if opts.Logf == nil && testing.Verbose() {
 		opts.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 	}
