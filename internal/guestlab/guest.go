@@ -8,8 +8,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/virtwork/virtwork/internal/child"
 )
 
 // Guest is one VM of the rendered set as the lab boots it.
@@ -156,15 +157,15 @@ func (g *Guest) start(ctx context.Context, img Image, dir string, accel []string
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Its own process group, so that stopping the lab stops every qemu.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Its own process group (child.Start), so that stopping the lab stops every qemu.
 	m := &machine{guest: g, dir: dir, cmd: cmd, agent: &agent{socket: filepath.Join(dir, "qga.sock")}, exited: make(chan error, 1)}
 	m.started = time.Now()
-	if err := cmd.Start(); err != nil {
+	exited, err := child.Start(cmd)
+	if err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("%s: starting qemu: %w", g.Name, err)
 	}
-	go func() { m.exited <- cmd.Wait(); logFile.Close() }()
+	go func() { m.exited <- <-exited; logFile.Close() }()
 	return m, nil
 }
 

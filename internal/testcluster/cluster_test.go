@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -330,5 +331,41 @@ func TestMinimalSchemasWhenTheRealOnesAreAbsent(t *testing.T) {
 	}
 	if v, _, _ := unstructured.NestedString(got.Object, "spec", "template", "spec", "notAKubeVirtField"); v != "kept" {
 		t.Errorf("unknown field not preserved: %v", got.Object["spec"])
+	}
+}
+
+// A child's parent-death signal fires when the OS thread that started it
+// ends, not the process. Go ends a thread whose goroutine exits while locked
+// to it (netnstest.Listen does so on purpose), so a cluster started on such a
+// thread died mid-test: this is how CI lost its API server. Ending many
+// threads must leave the servers running.
+func TestServersOutliveEndedThreads(t *testing.T) {
+	testcluster.Get(t)
+	c, err := testcluster.Start(context.Background(), testcluster.Options{SkipCRDs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	for range 200 {
+		done := make(chan struct{})
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+			close(done)
+		}()
+		<-done
+		runtime.Gosched()
+	}
+	time.Sleep(500 * time.Millisecond) // let the signal land
+	for _, pid := range c.Pids() {
+		if err := syscall.Kill(pid, 0); err != nil {
+			t.Errorf("server process %d is gone after threads ended (kill -0: %v)", pid, err)
+		}
+	}
+	cs, err := c.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.Discovery().ServerVersion(); err != nil {
+		t.Errorf("API server stopped answering after threads ended: %v", err)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/virtwork/virtwork/internal/child"
 )
 
 // process is a child server (etcd or kube-apiserver) whose output goes to
@@ -32,19 +34,16 @@ func startProcess(name, bin string, args []string, dir string) (*process, error)
 	cmd.Dir = dir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		// Own process group so Stop can signal the whole tree, and a parent
-		// death signal so a crashed test binary does not leave servers behind.
-		Setpgid:   true,
-		Pdeathsig: syscall.SIGKILL,
-	}
-	if err := cmd.Start(); err != nil {
+	// Own process group so Stop can signal the whole tree, and a parent
+	// death signal so a crashed test binary does not leave servers behind.
+	exited, err := child.Start(cmd)
+	if err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("starting %s (%s): %w", name, bin, err)
 	}
 	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
 	go func() {
-		p.err = cmd.Wait()
+		p.err = <-exited
 		logFile.Close()
 		close(p.done)
 	}()
