@@ -57,7 +57,7 @@ func Run(ctx context.Context, ws []Workload, opts Options) []Result {
 		switch {
 		case len(w.Guests) > 1:
 			return 2
-		case len(w.Guests[0].Disks) > 0:
+		case len(w.Guests) == 1 && len(w.Guests[0].Disks) > 0:
 			return 0
 		}
 		return 1
@@ -97,6 +97,10 @@ func (o Options) logf(format string, args ...any) {
 
 func runWorkload(ctx context.Context, w Workload, opts Options) Result {
 	res := Result{Workload: w.Name, Milestones: map[string]map[string]time.Duration{}}
+	if len(w.Guests) == 0 {
+		res.Err = fmt.Errorf("%s: the render holds no VM of this workload (are its roles' counts 0?)", w.Name)
+		return res
+	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	var machines []*machine
