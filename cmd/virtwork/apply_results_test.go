@@ -31,10 +31,6 @@ virtwork_stress_bogo_ops_per_second{%[1]s,stressor="cpu"} %[3]d
 `, l, at.Unix(), ops)
 }
 
-// TestApplyWaitForResults runs before TestScripts (this file sorts first):
-// twice in full CI runs the shared local API server was gone or stalled
-// right after the scripts, cause not found yet; see the README's Testing.
-//
 // TestApplyWaitForResults: apply --wait-for results returns only once
 // every VM reports its first figures, shows them, and records them in the
 // history; 'virtwork results' then reads them again; a VM that never
