@@ -7,11 +7,16 @@
 # which would leave VirtualMachineInstanceSpec, PodNetwork and
 # DHCPOptions unchecked; the script imports a copy of kubevirt.io/api in
 # which those methods are renamed, so the struct fields are kept.
+# k8s.io/api marks its embedded structs json:"" where cue get go expects
+# json:",inline" (without it, Service, Secret and Namespace would get a
+# field named TypeMeta instead of apiVersion and kind): the copy of
+# k8s.io/api it imports says ",inline".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 cuever=$(go list -m -f '{{.Version}}' cuelang.org/go)
 kvdir=$(go list -m -f '{{.Dir}}' kubevirt.io/api)
+k8sdir=$(go list -m -f '{{.Dir}}' k8s.io/api)
 work=$(mktemp -d)
 trap 'chmod -R u+w "$work"; rm -rf "$work"' EXIT
 
@@ -19,8 +24,11 @@ cp go.mod go.sum "$work"/
 cp -r "$kvdir" "$work/kubevirt-api"
 chmod -R u+w "$work/kubevirt-api"
 sed -i 's/) UnmarshalJSON(/) unmarshalJSONForCUEGen(/' "$work"/kubevirt-api/core/v1/*.go
+cp -r "$k8sdir" "$work/k8s-api"
+chmod -R u+w "$work/k8s-api"
+sed -i 's/`json:""/`json:",inline"/' "$work"/k8s-api/core/v1/*.go
 cd "$work"
-go mod edit -replace kubevirt.io/api="./kubevirt-api"
+go mod edit -replace kubevirt.io/api="./kubevirt-api" -replace k8s.io/api="./k8s-api"
 cat > deps.go <<'GO'
 package gen
 
