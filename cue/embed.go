@@ -26,8 +26,15 @@ var GuestPrograms = map[string]string{
 
 // Gen holds CUE definitions of the KubeVirt, CDI and Kubernetes core API
 // types, generated from their Go packages by `make cue-gen` (cue get go),
-// laid out as cue.mod/gen/<import path>. They are loaded only to check a
-// VM overlay (see internal/vmshape).
+// laid out as cue.mod/gen/<import path>. They are loaded to check a
+// VM overlay (see internal/vmshape) and to type the object templates.
 //
 //go:embed gen
 var Gen embed.FS
+
+// Templates holds the Kubernetes objects virtwork renders (the Namespace,
+// the cloud-init Secrets, the Services and the VirtualMachines), typed by
+// the definitions in Gen (see internal/templates).
+//
+//go:embed templates
+var Templates embed.FS

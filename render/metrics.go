@@ -20,33 +20,15 @@ const (
 // virtwork instances on the exporter's port: headless, so Prometheus (or
 // anyone resolving it) gets one endpoint per VM rather than one address
 // balancing between them.
-func (r *renderer) metricsService() *unstructured.Unstructured {
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "v1",
-		"kind":       "Service",
-		"metadata": map[string]any{
-			"name":      MetricsServiceName,
-			"namespace": r.ns,
-			"labels": map[string]any{
-				LabelName:      AppName,
-				LabelManagedBy: AppName,
-				LabelMetrics:   "exporter",
-			},
-		},
-		"spec": map[string]any{
-			"clusterIP": "None",
-			"selector": map[string]any{
-				LabelName:      AppName,
-				LabelManagedBy: AppName,
-			},
-			"ports": []any{map[string]any{
-				"name":       MetricsPortName,
-				"port":       int64(MetricsPort),
-				"targetPort": int64(MetricsPort),
-				"protocol":   "TCP",
-			}},
-		},
-	}}
+func (r *renderer) metricsService() (*unstructured.Unstructured, error) {
+	return object("#Service", map[string]any{
+		"name":      MetricsServiceName,
+		"namespace": r.ns,
+		"labels":    map[string]any{LabelName: AppName, LabelManagedBy: AppName, LabelMetrics: "exporter"},
+		"selector":  map[string]any{LabelName: AppName, LabelManagedBy: AppName},
+		"headless":  true,
+		"ports":     []any{map[string]any{"name": MetricsPortName, "port": MetricsPort}},
+	})
 }
 
 // serviceMonitor has the Prometheus Operator (on OpenShift: user workload

@@ -21,6 +21,7 @@ import (
 	"github.com/virtwork/virtwork/internal/config"
 	"github.com/virtwork/virtwork/internal/guestos"
 	"github.com/virtwork/virtwork/internal/names"
+	"github.com/virtwork/virtwork/internal/templates"
 	"github.com/virtwork/virtwork/internal/vmshape"
 	"github.com/virtwork/virtwork/internal/workload"
 )
@@ -41,23 +42,17 @@ const (
 // (and re-import) it.
 const AnnotationDeleteAfterCompletion = "cdi.kubevirt.io/storage.deleteAfterCompletion"
 
-// Names of the fixed disks, volumes and the network of every VM.
+// Names of the fixed disks, volumes and the network of every VM, as
+// cue/templates/vm.cue names them (#RootDisk, #CloudInitDisk, #PodNetwork).
 const (
 	rootDisk      = "rootdisk"
 	cloudInitDisk = "cloudinitdisk"
 	podNetwork    = "default"
-	userDataKey   = "userdata"
 )
 
 // UserDataKey is the key of the #cloud-config user data in each cloud-init
-// Secret.
-const UserDataKey = userDataKey
-
-// terminationGracePeriod is 0: the guests hold nothing worth a clean
-// shutdown (load generators, scratch data, a PostgreSQL that recovers
-// from its WAL), and destroying thousands of VMs should not wait 30 s
-// per VM, as density tools such as kube-burner also chose.
-const terminationGracePeriod = int64(0)
+// Secret (cue/templates/secret.cue, #UserDataKey).
+const UserDataKey = "userdata"
 
 // Render returns the manifest set for cfg and the loaded workloads: the
 // Namespace, then the cloud-init Secrets, Services and VirtualMachines,
@@ -122,13 +117,21 @@ func Render(cfg *config.Config, workloads []workload.Workload) ([]*unstructured.
 			services = append(services, svc)
 		}
 	}
-	services = append(services, r.metricsService())
+	metrics, err := r.metricsService()
+	if err != nil {
+		return nil, err
+	}
+	services = append(services, metrics)
 	if cfg.ServiceMonitor {
 		services = append(services, r.serviceMonitor())
 	}
 
+	ns, err := r.namespace()
+	if err != nil {
+		return nil, err
+	}
 	objs := make([]*unstructured.Unstructured, 0, 1+len(secrets)+len(services)+len(vms))
-	objs = append(objs, r.namespace())
+	objs = append(objs, ns)
 	objs = append(objs, secrets...)
 	objs = append(objs, services...)
 	objs = append(objs, vms...)
@@ -339,50 +342,40 @@ func (r *renderer) labels(w workload.Workload, role string) map[string]any {
 	return l
 }
 
-func (r *renderer) namespace() *unstructured.Unstructured {
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "v1",
-		"kind":       "Namespace",
-		"metadata": map[string]any{
-			"name": r.ns,
-			"labels": map[string]any{
-				LabelName:      AppName,
-				LabelManagedBy: AppName,
-			},
-		},
-	}}
+// namespace is the instance's Namespace (cue/templates/namespace.cue).
+func (r *renderer) namespace() (*unstructured.Unstructured, error) {
+	return object("#Namespace", map[string]any{
+		"name":   r.ns,
+		"labels": map[string]any{LabelName: AppName, LabelManagedBy: AppName},
+	})
 }
 
-// secret holds the role's cloud-init user-data in stringData, as text:
-// committed to Git, the #cloud-config is a YAML literal block a reviewer
-// reads (base64 in data would make every change an opaque blob). It holds
-// nothing secret in plain text (a password only as a hash). The API
-// server turns stringData into data; virtwork's apply does the same
-// before server-side apply, so that a re-apply finds nothing to change.
+// object evaluates the template def of cue/templates with in.
+func object(def string, in any) (*unstructured.Unstructured, error) {
+	obj, err := templates.Eval(def, in)
+	if err != nil {
+		return nil, fmt.Errorf("render: %w", err)
+	}
+	return &unstructured.Unstructured{Object: obj}, nil
+}
+
+// secret holds the role's cloud-init user data (cue/templates/secret.cue
+// says why as readable stringData).
 func (r *renderer) secret(w workload.Workload, role workload.Role, roleName string) (*unstructured.Unstructured, error) {
 	userData, err := cloudinit.Build(role, r.access)
 	if err != nil {
 		return nil, fmt.Errorf("render: workload %s role %s: %w", w.Name, role.Name, err)
 	}
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "v1",
-		"kind":       "Secret",
-		"type":       "Opaque",
-		"metadata": map[string]any{
-			"name":      secretName(w.Name, roleName),
-			"namespace": r.ns,
-			"labels":    r.labels(w, roleName),
-		},
-		"stringData": map[string]any{
-			userDataKey: string(userData),
-		},
-	}}, nil
+	return object("#Secret", map[string]any{
+		"name":      secretName(w.Name, roleName),
+		"namespace": r.ns,
+		"labels":    r.labels(w, roleName),
+		"userData":  string(userData),
+	})
 }
 
-// service renders s under its declared name, which the workload's other
-// VMs use as <name>.<namespace>.svc.cluster.local; a headless one also
-// gives each selected VM the name <vm>.<name>.<namespace>.svc.cluster.local
-// (see subdomain).
+// service renders s under its declared name (cue/templates/service.cue);
+// a headless one gives each selected VM its own DNS name (see subdomain).
 func (r *renderer) service(w workload.Workload, s workload.Service, multiRole bool) (*unstructured.Unstructured, error) {
 	if errs := validation.IsDNS1035Label(s.Name); len(errs) > 0 {
 		return nil, fmt.Errorf("render: workload %s: service name %q is invalid: %s", w.Name, s.Name, strings.Join(errs, "; "))
@@ -404,38 +397,24 @@ func (r *renderer) service(w workload.Workload, s workload.Service, multiRole bo
 	}
 	ports := make([]any, 0, len(s.Ports))
 	for _, p := range s.Ports {
-		protocol := p.Protocol
-		if protocol == "" {
-			protocol = "TCP"
-		}
-		port := map[string]any{
-			"port":       int64(p.Port),
-			"targetPort": int64(p.Port),
-			"protocol":   protocol,
+		port := map[string]any{"port": p.Port}
+		if p.Protocol != "" {
+			port["protocol"] = p.Protocol
 		}
 		if p.Name != "" {
 			port["name"] = p.Name
 		}
 		ports = append(ports, port)
 	}
-	spec := map[string]any{
-		"type":     "ClusterIP",
-		"selector": selector,
-		"ports":    ports,
-	}
-	if s.Headless {
-		spec["clusterIP"] = "None"
-	}
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "v1",
-		"kind":       "Service",
-		"metadata": map[string]any{
-			"name":      s.Name,
-			"namespace": r.ns,
-			"labels":    r.labels(w, role),
-		},
-		"spec": spec,
-	}}, nil
+	return object("#Service", map[string]any{
+		"name":      s.Name,
+		"namespace": r.ns,
+		"labels":    r.labels(w, role),
+		"selector":  selector,
+		"type":      "ClusterIP",
+		"headless":  s.Headless,
+		"ports":     ports,
+	})
 }
 
 // subdomain is the headless Service of role's VMs, or "". The VMs get it
@@ -479,10 +458,9 @@ func (r *renderer) vms(w workload.Workload, role workload.Role, roleName, secret
 		}
 	}
 
-	tmpl := r.vmTemplate(w, roleName, secret, res, disks)
-	if sub := subdomain(w, role.Name); sub != "" {
-		podSpec := tmpl.Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
-		podSpec["subdomain"] = sub
+	tmpl, err := r.vmTemplate(w, role, roleName, secret, res, disks)
+	if err != nil {
+		return nil, err
 	}
 	if err := r.shape(tmpl, w, role, disks); err != nil {
 		return nil, fmt.Errorf("render: workload %s role %s: %w", w.Name, role.Name, err)
@@ -556,81 +534,33 @@ func stamp(tmpl *unstructured.Unstructured, name string, disks []workload.DataDi
 	return vm
 }
 
-// vmTemplate builds a role's VM without its names (see stamp).
-func (r *renderer) vmTemplate(w workload.Workload, roleName, secret string, res resolved, dataDisks []workload.DataDisk) *unstructured.Unstructured {
-	disks := []any{
-		map[string]any{"name": rootDisk, "disk": map[string]any{"bus": "virtio"}},
-		map[string]any{"name": cloudInitDisk, "disk": map[string]any{"bus": "virtio"}},
-	}
-	volumes := []any{
-		map[string]any{"name": rootDisk, "containerDisk": map[string]any{"image": r.image}},
-		map[string]any{"name": cloudInitDisk, "cloudInitNoCloud": map[string]any{
-			"secretRef": map[string]any{"name": secret},
-		}},
-	}
-	var dvts []any
+// vmTemplate evaluates a role's VM without its names (see stamp) from
+// cue/templates/vm.cue.
+func (r *renderer) vmTemplate(w workload.Workload, role workload.Role, roleName, secret string, res resolved, dataDisks []workload.DataDisk) (*unstructured.Unstructured, error) {
+	disks := make([]any, 0, len(dataDisks))
 	for _, d := range dataDisks {
-		// The serial makes the disk /dev/disk/by-id/virtio-<name> in the
-		// guest, which is how the workload finds it.
-		disks = append(disks, map[string]any{"name": d.Name, "serial": d.Name, "disk": map[string]any{"bus": "virtio"}})
-		volumes = append(volumes, map[string]any{"name": d.Name, "dataVolume": map[string]any{"name": ""}})
-		storage := map[string]any{
-			"resources": map[string]any{"requests": map[string]any{"storage": res.diskSize[d.Name]}},
-		}
-		if r.cfg.StorageClass != "" {
-			storage["storageClassName"] = r.cfg.StorageClass
-		}
-		dvts = append(dvts, map[string]any{
-			"metadata": map[string]any{
-				"name":        "",
-				"annotations": map[string]any{AnnotationDeleteAfterCompletion: "false"},
-			},
-			"spec": map[string]any{
-				"source":  map[string]any{"blank": map[string]any{}},
-				"storage": storage,
-			},
-		})
+		disks = append(disks, map[string]any{"name": d.Name, "size": res.diskSize[d.Name]})
 	}
-
-	spec := map[string]any{
-		"runStrategy": "Always",
-		"template": map[string]any{
-			"metadata": map[string]any{"labels": r.labels(w, roleName)},
-			"spec": map[string]any{
-				"terminationGracePeriodSeconds": terminationGracePeriod,
-				"domain": map[string]any{
-					"cpu": map[string]any{"cores": res.cores},
-					// Requesting the memory also sizes the guest's RAM
-					// (KubeVirt sets memory.guest from it); the pod gets
-					// KubeVirt's overhead on top.
-					"resources": map[string]any{"requests": map[string]any{"memory": res.memory}},
-					"devices": map[string]any{
-						"disks": disks,
-						"interfaces": []any{
-							map[string]any{"name": podNetwork, "masquerade": map[string]any{}},
-						},
-					},
-				},
-				"networks": []any{
-					map[string]any{"name": podNetwork, "pod": map[string]any{}},
-				},
-				"volumes": volumes,
-			},
-		},
+	in := map[string]any{
+		"namespace": r.ns,
+		"labels":    r.labels(w, roleName),
+		"image":     r.image,
+		"secret":    secret,
+		"cores":     res.cores,
+		"memory":    res.memory,
+		"dataDisks": disks,
 	}
-	if len(dvts) > 0 {
-		spec["dataVolumeTemplates"] = dvts
+	if r.cfg.StorageClass != "" {
+		in["storageClass"] = r.cfg.StorageClass
 	}
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "kubevirt.io/v1",
-		"kind":       "VirtualMachine",
-		"metadata": map[string]any{
-			"name":      "",
-			"namespace": r.ns,
-			"labels":    r.labels(w, roleName),
-		},
-		"spec": spec,
-	}}
+	if sub := subdomain(w, role.Name); sub != "" {
+		in["subdomain"] = sub
+	}
+	tmpl, err := object("#VirtualMachine", in)
+	if err != nil {
+		return nil, fmt.Errorf("render: workload %s role %s: %w", w.Name, role.Name, err)
+	}
+	return tmpl, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -723,7 +723,7 @@ func clientScript(t *testing.T, objs []*unstructured.Unstructured) string {
 		if s.GetName() != "network-client-cloudinit" {
 			continue
 		}
-		ud, _, _ := unstructured.NestedString(s.Object, "stringData", userDataKey)
+		ud, _, _ := unstructured.NestedString(s.Object, "stringData", UserDataKey)
 		var c struct {
 			WriteFiles []struct{ Path, Content string } `yaml:"write_files"`
 		}

@@ -12,7 +12,7 @@ import (
 
 func BenchmarkLoadSchema(b *testing.B) {
 	for b.Loop() {
-		if _, err := schema(cuecontext.New()); err != nil {
+		if _, err := New(cuecontext.New()); err != nil {
 			b.Fatal(err)
 		}
 	}
