@@ -93,9 +93,9 @@ func buildInstance(ctx *cue.Context, inst *build.Instance) (cue.Value, error) {
 	return v, nil
 }
 
-// shared is the package built once per process in a context of its own,
-// where Eval evaluates templates one at a time (a CUE context is not safe
-// for concurrent use).
+// shared is the package built and checked once per process in a context
+// of its own, where Eval evaluates templates one at a time (a CUE context
+// is not safe for concurrent use).
 var shared struct {
 	once sync.Once
 	mu   sync.Mutex
@@ -108,13 +108,42 @@ var shared struct {
 // integers as int64 as unstructured objects hold them. Errors carry the
 // template's file:line:col.
 func Eval(def string, in any) (map[string]any, error) {
-	shared.once.Do(func() { shared.v, shared.err = Build(cuecontext.New()) })
+	shared.once.Do(func() {
+		if shared.v, shared.err = Build(cuecontext.New()); shared.err == nil {
+			shared.err = check(shared.v)
+		}
+	})
 	if shared.err != nil {
 		return nil, shared.err
 	}
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	return eval(shared.v, def, in)
+}
+
+// check validates the package's checks (checks.cue): every template's out,
+// filled with an input that takes every branch, against its API type.
+// Every template must have one.
+func check(pkg cue.Value) error {
+	checks := pkg.LookupPath(cue.ParsePath("checks"))
+	it, err := pkg.Fields(cue.Definitions(true))
+	if err != nil {
+		return fmt.Errorf("templates: %s", Format(err))
+	}
+	for it.Next() {
+		sel := it.Selector()
+		if !sel.IsDefinition() || !it.Value().LookupPath(cue.ParsePath("out")).Exists() {
+			continue
+		}
+		name := strings.TrimPrefix(sel.String(), "#")
+		if !checks.LookupPath(cue.MakePath(cue.Str(name))).Exists() {
+			return fmt.Errorf("templates: template %s has no check: add checks: %s to cue/templates/checks.cue", sel, name)
+		}
+	}
+	if err := checks.Validate(cue.Concrete(true), cue.Final()); err != nil {
+		return fmt.Errorf("templates: %s", Format(err))
+	}
+	return nil
 }
 
 func eval(pkg cue.Value, def string, in any) (map[string]any, error) {
@@ -135,21 +164,30 @@ func eval(pkg cue.Value, def string, in any) (map[string]any, error) {
 
 // Format formats CUE errors one per line as "file:line:col: path: msg",
 // the embedded files named as in the repository (cue/templates/...), at
-// the last position that is a template's rather than a generated type's.
+// the last position that is a template's rather than a check's or a
+// generated type's.
 func Format(err error) string {
 	var lines []string
 	for _, e := range errors.Errors(err) {
 		// Positions come sorted by file and line: the last of a template
-		// is the innermost, the value at fault, rather than the
-		// "kubevirt.#VirtualMachine & {" it is unified with.
+		// is the innermost, the value at fault, rather than the "{" of
+		// the out it is in; a generated type's or a check's position only
+		// when there is no template's.
 		var at string
+		best := -1
 		for _, p := range errors.Positions(e) {
 			if !p.IsValid() {
 				continue
 			}
-			inGen := strings.Contains(p.Filename(), "/cue.mod/gen/")
-			if at == "" || !inGen {
-				at = strings.Replace(p.String(), root+"/", "cue/", 1)
+			rank := 2
+			switch {
+			case strings.Contains(p.Filename(), "/cue.mod/gen/"):
+				rank = 0
+			case path.Base(p.Filename()) == "checks.cue":
+				rank = 1
+			}
+			if rank >= best {
+				best, at = rank, strings.Replace(p.String(), root+"/", "cue/", 1)
 			}
 		}
 		format, args := e.Msg()

@@ -23,8 +23,8 @@ var inputs = map[string]any{
 }
 
 // TestTemplatesTyped breaks one field of a template at a time, as a typo
-// or a wrong value would, and expects the generated API type to reject it
-// at the template's file:line:col.
+// or a wrong value would, and expects the check against the generated API
+// type to reject it at the template's file:line:col.
 func TestTemplatesTyped(t *testing.T) {
 	for _, tc := range []struct {
 		file, def, old, new, err string
@@ -47,14 +47,7 @@ func TestTemplatesTyped(t *testing.T) {
 				t.Fatalf("%s no longer has %q: update the test", tc.file, tc.old)
 			}
 			line := strings.Count(text[:at], "\n") + 1
-			broken := fstest.MapFS{}
-			fs.WalkDir(virtworkcue.Templates, "templates", func(p string, d fs.DirEntry, err error) error {
-				if err == nil && !d.IsDir() {
-					b, _ := fs.ReadFile(virtworkcue.Templates, p)
-					broken[p] = &fstest.MapFile{Data: b}
-				}
-				return nil
-			})
+			broken := embedded()
 			broken["templates/"+tc.file] = &fstest.MapFile{Data: []byte(strings.Replace(text, tc.old, tc.new, 1))}
 
 			err = func() error {
@@ -66,8 +59,7 @@ func TestTemplatesTyped(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				_, err = eval(pkg, tc.def, inputs[tc.def])
-				return err
+				return check(pkg)
 			}()
 			wantAt := fmt.Sprintf("cue/templates/%s:%d:", tc.file, line)
 			if err == nil || !strings.Contains(err.Error(), wantAt) || !strings.Contains(err.Error(), tc.err) {
@@ -75,6 +67,37 @@ func TestTemplatesTyped(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEveryTemplateChecked: a template without a check in checks.cue
+// would go untyped, so it is an error.
+func TestEveryTemplateChecked(t *testing.T) {
+	m := embedded()
+	m["templates/extra.cue"] = &fstest.MapFile{Data: []byte("package templates\n\n#ConfigMap: {in: {}, out: {apiVersion: \"v1\", kind: \"ConfigMap\"}}\n")}
+	inst, err := parse(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkg, err := buildInstance(cuecontext.New(), inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := check(pkg); err == nil || !strings.Contains(err.Error(), "template #ConfigMap has no check") {
+		t.Errorf("error %v, want one saying #ConfigMap has no check", err)
+	}
+}
+
+// embedded is a copy of the embedded templates to change.
+func embedded() fstest.MapFS {
+	m := fstest.MapFS{}
+	fs.WalkDir(virtworkcue.Templates, "templates", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := fs.ReadFile(virtworkcue.Templates, p)
+			m[p] = &fstest.MapFile{Data: b}
+		}
+		return nil
+	})
+	return m
 }
 
 // TestEval evaluates each template with a valid input: integers decode as
@@ -102,5 +125,24 @@ func TestEval(t *testing.T) {
 	}
 	if _, err := Eval("#VirtualMachine", map[string]any{"cores": 0}); err == nil || !strings.Contains(err.Error(), "#VirtualMachine") {
 		t.Errorf("incomplete input: error %v, want one naming #VirtualMachine", err)
+	}
+}
+
+// BenchmarkEval measures one evaluation of each template (render does one
+// per role, Service and Namespace; the package is built and checked once
+// per process, before the timer).
+func BenchmarkEval(b *testing.B) {
+	if _, err := Eval("#Namespace", inputs["#Namespace"]); err != nil {
+		b.Fatal(err)
+	}
+	for _, def := range []string{"#Namespace", "#Secret", "#Service", "#VirtualMachine"} {
+		b.Run(def, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Eval(def, inputs[def]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
