@@ -104,8 +104,10 @@ func (c *Checker) Apply(base map[string]any, owned Owned, layers []Layer) (map[s
 	for _, l := range layers[1:] {
 		overlay = overlay.Unify(l)
 	}
-	checked := vmDef.FillPath(cue.ParsePath("vm"), pins).FillPath(cue.ParsePath("vm"), overlay)
-	if err := checked.LookupPath(cue.ParsePath("vm")).Validate(); err != nil {
+	// Unified with the vm field alone: filling the package would evaluate
+	// its template checks again (~3 MB).
+	checked := vmDef.LookupPath(cue.ParsePath("vm")).Unify(pins).Unify(overlay)
+	if err := checked.Validate(); err != nil {
 		return nil, Errorf(overlay, err)
 	}
 	if err := overlay.Validate(cue.Concrete(true)); err != nil {
