@@ -56,7 +56,7 @@ bench: build
 	@if [ -x ./scripts/bench-apply.sh ]; then ./scripts/bench-apply.sh; fi
 
 ## cue-gen: regenerate cue/gen, the CUE definitions of the KubeVirt, CDI and
-## Kubernetes API types VM overlays are checked against (cue get go).
+## Kubernetes API types that VM overlays and cue/templates are checked against (cue get go).
 cue-gen:
 	./scripts/cue-gen.sh
 
