@@ -13,6 +13,7 @@ import (
 	"github.com/virtwork/virtwork/apply"
 	"github.com/virtwork/virtwork/apply/event"
 	"github.com/virtwork/virtwork/internal/manifest"
+	"github.com/virtwork/virtwork/internal/testenv"
 )
 
 // The default set as committed (render's golden file, what `virtwork render`
@@ -22,7 +23,7 @@ func TestApplyCommittedDefaultRender(t *testing.T) {
 	e := newEnv(t)
 	f, err := os.Open("../testdata/golden/render-default.yaml")
 	if err != nil {
-		t.Skipf("no committed render: %v", err)
+		testenv.Missing(t, "no committed render: %v", err)
 	}
 	defer f.Close()
 	objs, err := manifest.Decode(f)

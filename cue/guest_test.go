@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virtwork/virtwork/internal/testenv"
 	"github.com/virtwork/virtwork/internal/workload"
 )
 
@@ -33,7 +34,7 @@ func need(t *testing.T, tool, debianPackage string) string {
 	t.Helper()
 	p, err := exec.LookPath(tool)
 	if err != nil {
-		t.Skipf("%s not found; install the Debian package %s to run this test", tool, debianPackage)
+		testenv.Missing(t, "%s not found; install the Debian package %s to run this test", tool, debianPackage)
 	}
 	return p
 }
@@ -513,7 +514,7 @@ func startPostgres(t *testing.T) *postgres {
 		// PostgreSQL refuses to run as root.
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			t.Skip("running as root and no postgres user: install the Debian package postgresql")
+			testenv.Missing(t, "running as root and no postgres user: install the Debian package postgresql")
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
@@ -562,7 +563,7 @@ func pgBinDir(t *testing.T) string {
 			return dirs[i]
 		}
 	}
-	t.Skip("initdb not found; install the Debian package postgresql")
+	testenv.Missing(t, "initdb not found; install the Debian package postgresql")
 	return ""
 }
 

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virtwork/virtwork/internal/testenv"
 	"github.com/virtwork/virtwork/results"
 )
 
@@ -82,7 +83,7 @@ func writeFile(t testing.TB, path, content string) {
 func TestPrometheus(t *testing.T) {
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
-		t.Skip("no prometheus binary (Debian package prometheus; .ci/apt-packages installs it)")
+		testenv.Missing(t, "no prometheus binary (Debian package prometheus; .ci/apt-packages installs it)")
 	}
 	const ns = "perf"
 	start := time.Now()

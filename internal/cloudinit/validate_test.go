@@ -22,6 +22,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/virtwork/virtwork/internal/guestos"
+	"github.com/virtwork/virtwork/internal/testenv"
 	"github.com/virtwork/virtwork/internal/workload"
 )
 
@@ -82,7 +83,7 @@ func needTool(t *testing.T, tool, debianPackage string) string {
 	t.Helper()
 	p, err := exec.LookPath(tool)
 	if err != nil {
-		t.Skipf("%s not found; install the Debian package %s to run this check", tool, debianPackage)
+		testenv.Missing(t, "%s not found; install the Debian package %s to run this check", tool, debianPackage)
 	}
 	return p
 }
@@ -127,7 +128,7 @@ func TestSystemdUnitsVerify(t *testing.T) {
 	analyze := needTool(t, "systemd-analyze", "systemd")
 	hostUnits := "/usr/lib/systemd/system"
 	if _, err := os.Stat(filepath.Join(hostUnits, "multi-user.target")); err != nil {
-		t.Skipf("no system units in %s to verify against", hostUnits)
+		testenv.Missing(t, "no system units in %s to verify against", hostUnits)
 	}
 	for _, r := range builtinRoles(t) {
 		t.Run(r.name, func(t *testing.T) {
@@ -162,7 +163,7 @@ func TestSystemdUnitsVerify(t *testing.T) {
 						continue // written by cloud-init
 					}
 					if _, err := exec.LookPath(bin); err != nil {
-						t.Skipf("%s runs %s, which is not installed here; install the Debian package that provides it", u, bin)
+						testenv.Missing(t, "%s runs %s, which is not installed here; install the Debian package that provides it", u, bin)
 					}
 					writeTestFile(t, inRoot, "#!/bin/sh\n", 0o755)
 				}

@@ -20,6 +20,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/virtwork/virtwork/internal/testenv"
 )
 
 // Netns is a network namespace made for one test, removed when it ends.
@@ -39,10 +41,10 @@ const MaxAddrs = 1020
 func New(t testing.TB, n int) *Netns {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("netnstest: needs root to create a network namespace (CI runs as root)")
+		testenv.Missing(t, "netnstest: needs root to create a network namespace (CI runs as root)")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("netnstest: needs iproute2's ip command")
+		testenv.Missing(t, "netnstest: needs iproute2's ip command")
 	}
 	if n < 1 || n > MaxAddrs {
 		t.Fatalf("netnstest: %d addresses asked for, want 1 to %d", n, MaxAddrs)

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/virtwork/virtwork/internal/testcluster"
+	"github.com/virtwork/virtwork/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -167,7 +168,7 @@ func decode(t *testing.T, doc string) *unstructured.Unstructured {
 func TestVMSchemaAcceptsAValidVMAndRejectsABrokenOne(t *testing.T) {
 	c := testcluster.Get(t)
 	if !c.RealSchemas() {
-		t.Skipf("real schemas not installed (%s): ../shared/schemas is needed", c.Schemas())
+		testenv.Missing(t, "real schemas not installed (%s): ../shared/schemas is needed", c.Schemas())
 	}
 	ns := c.NewNamespace(t)
 	dyn, err := c.Dynamic()
