@@ -110,7 +110,12 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating dynamic client: %w", err)
 	}
-	md, err := metadata.NewForConfig(config)
+	// The metadata client lists every kind the server serves (destroy's
+	// check that a namespace holds nothing else), deprecated ones too
+	// (v1 Endpoints): their deprecation warnings say nothing to the user.
+	mdConfig := rest.CopyConfig(config)
+	mdConfig.WarningHandler = rest.NoWarnings{}
+	md, err := metadata.NewForConfig(mdConfig)
 	if err != nil {
 		return nil, fmt.Errorf("creating metadata client: %w", err)
 	}
