@@ -80,6 +80,9 @@ func Render(cfg *config.Config, workloads []workload.Workload) ([]*unstructured.
 	var secrets, services, vms []*unstructured.Unstructured
 	total := 0
 	for _, w := range selected {
+		if err := checkTargets(cfg, w); err != nil {
+			return nil, fmt.Errorf("render: %w", err)
+		}
 		multiRole := len(w.Roles) > 1
 		for _, role := range w.Roles {
 			res, err := r.resolve(w, role)
@@ -109,11 +112,21 @@ func Render(cfg *config.Config, workloads []workload.Workload) ([]*unstructured.
 			}
 			vms = append(vms, roleVMs...)
 		}
+		shapes := map[string]*vmshape.Overlay{} // by role: checked once
 		for _, s := range w.Services {
 			svc, err := r.service(w, s, multiRole)
 			if err != nil {
 				return nil, err
 			}
+			shape, ok := shapes[s.Role]
+			if !ok {
+				i := slices.IndexFunc(w.Roles, func(r workload.Role) bool { return r.Name == s.Role })
+				if shape, err = r.serviceShape(w, w.Roles[i]); err != nil {
+					return nil, fmt.Errorf("render: workload %s role %s: %w", w.Name, s.Role, err)
+				}
+				shapes[s.Role] = shape
+			}
+			svc.Object = shape.Merge(svc.Object)
 			services = append(services, svc)
 		}
 	}

@@ -1,10 +1,16 @@
 package render
 
 import (
+	"fmt"
+	"slices"
+
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/token"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/virtwork/virtwork/internal/config"
 	"github.com/virtwork/virtwork/internal/vmshape"
 	"github.com/virtwork/virtwork/internal/workload"
 )
@@ -14,57 +20,168 @@ import (
 // workloads.<name>.vm, the role's vm in CUE, then the flags
 // (--instancetype, --preference, --node-selector, --dedicated-cpu). All
 // of them are unified, so two that set one field differently conflict.
-// Once per role: the copies are stamped from the result.
+// The dataVolume overlays, in the same order, are merged into each of
+// its dataVolumeTemplates. Once per role: the copies are stamped from the
+// result.
 func (r *renderer) shape(tmpl *unstructured.Unstructured, w workload.Workload, role workload.Role, disks []workload.DataDisk) error {
 	ctx := r.cueContext(role)
-	var layers []vmshape.Layer
-	if r.cfg.VM != nil {
-		layers = append(layers, ctx.BuildExpr(r.cfg.VM))
+	layers := r.layers(ctx, r.cfg.VM, r.cfg.PerWorkload[w.Name].VM, role.VM, r.flagLayer())
+	dvLayers := r.layers(ctx, r.cfg.DataVolume, r.cfg.PerWorkload[w.Name].DataVolume, role.DataVolume, nil)
+	if len(disks) == 0 {
+		dvLayers = nil // nothing to shape (see checkTargets)
 	}
-	if e := r.cfg.PerWorkload[w.Name].VM; e != nil {
-		layers = append(layers, ctx.BuildExpr(e))
-	}
-	if role.VM.Exists() {
-		layers = append(layers, role.VM)
-	}
-	if flags := r.flagLayer(); flags != nil {
-		layers = append(layers, ctx.Encode(flags))
-	}
-	if len(layers) == 0 {
+	if len(layers) == 0 && len(dvLayers) == 0 {
 		return nil
 	}
+	checker, err := r.checker(ctx)
+	if err != nil {
+		return err
+	}
 	owned := vmshape.Owned{
-		Labels:   []string{LabelName, LabelManagedBy, LabelComponent, LabelRole},
+		Labels:   ownedLabels,
 		Volumes:  []string{rootDisk, cloudInitDisk},
 		Networks: []string{podNetwork},
 	}
 	for _, d := range disks {
 		owned.Volumes = append(owned.Volumes, d.Name)
 	}
-	checker := r.shapes[ctx]
-	if checker == nil {
-		c, err := vmshape.New(ctx)
-		if err != nil {
-			return err
-		}
-		if r.shapes == nil {
-			r.shapes = map[*cue.Context]*vmshape.Checker{}
-		}
-		r.shapes[ctx], checker = c, c
-	}
-	merged, err := checker.Apply(tmpl.Object, owned, layers)
+	vm, err := checker.VM(owned, layers)
 	if err != nil {
 		return err
 	}
-	tmpl.Object = merged
+	dv, err := checker.DataVolume(r.storageClass(), dvLayers)
+	if err != nil {
+		return err
+	}
+	tmpl.Object = vm.Merge(tmpl.Object)
+	if dv != nil {
+		spec := tmpl.Object["spec"].(map[string]any)
+		dvts := slices.Clone(spec["dataVolumeTemplates"].([]any))
+		for i, t := range dvts {
+			dvts[i] = dv.Merge(t.(map[string]any))
+		}
+		spec["dataVolumeTemplates"] = dvts
+	}
+	return nil
+}
+
+// ownedLabels are the label keys virtwork selects its objects by.
+var ownedLabels = []string{LabelName, LabelManagedBy, LabelComponent, LabelRole}
+
+// storageClass is the data disks' storage class the settings give, and
+// where it came from.
+func (r *renderer) storageClass() vmshape.StorageClass {
+	sc := vmshape.StorageClass{Name: r.cfg.StorageClass}
+	for _, o := range r.cfg.Origins {
+		if o.Setting == "storageClass" {
+			sc.From = o.From
+		}
+	}
+	if sc.From == "" {
+		sc.From = "--storage-class"
+	}
+	return sc
+}
+
+// serviceShape checks the service overlays of a role (the config file's
+// service, its workloads.<name>.service, the role's service in CUE) once,
+// for every Service that selects the role; nil when there are none.
+func (r *renderer) serviceShape(w workload.Workload, role workload.Role) (*vmshape.Overlay, error) {
+	ctx := r.cueContext(role)
+	layers := r.layers(ctx, r.cfg.Service, r.cfg.PerWorkload[w.Name].Service, role.Service, nil)
+	if len(layers) == 0 {
+		return nil, nil
+	}
+	checker, err := r.checker(ctx)
+	if err != nil {
+		return nil, err
+	}
+	owned := vmshape.ServiceOwned{Labels: ownedLabels}
+	for _, s := range w.Services {
+		if s.Role != role.Name {
+			continue
+		}
+		if s.Headless {
+			owned.Headless = s.Name
+		}
+		for _, p := range s.Ports {
+			owned.Ports = append(owned.Ports, vmshape.Port{Name: p.Name, Port: int64(p.Port)})
+		}
+	}
+	return checker.Service(owned, layers)
+}
+
+// layers are the overlays of one kind in rising order: the config
+// file's global one, its per-workload one, the role's in CUE and the
+// flags'.
+func (r *renderer) layers(ctx *cue.Context, global, perWorkload ast.Expr, role cue.Value, flags map[string]any) []vmshape.Layer {
+	var layers []vmshape.Layer
+	if global != nil {
+		layers = append(layers, ctx.BuildExpr(global))
+	}
+	if perWorkload != nil {
+		layers = append(layers, ctx.BuildExpr(perWorkload))
+	}
+	if role.Exists() {
+		layers = append(layers, role)
+	}
+	if flags != nil {
+		layers = append(layers, ctx.Encode(flags))
+	}
+	return layers
+}
+
+// checker is the overlay checker of ctx, built on first use.
+func (r *renderer) checker(ctx *cue.Context) (*vmshape.Checker, error) {
+	if c := r.shapes[ctx]; c != nil {
+		return c, nil
+	}
+	c, err := vmshape.New(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.shapes == nil {
+		r.shapes = map[*cue.Context]*vmshape.Checker{}
+	}
+	r.shapes[ctx] = c
+	return c, nil
+}
+
+// checkTargets rejects a workload's or role's dataVolume or service
+// overlay that has nothing to shape: no data disks, no Services. (The
+// config file's global ones apply where there is something.)
+func checkTargets(cfg *config.Config, w workload.Workload) error {
+	hasDisks := false
+	for _, role := range w.Roles {
+		hasService := false
+		for _, s := range w.Services {
+			hasService = hasService || s.Role == role.Name
+		}
+		if role.DataVolume.Exists() && len(role.DataDisks) == 0 {
+			return fmt.Errorf("%s: workloads.%s.roles.%s.dataVolume: the role has no dataDisks to shape", userPos(role.DataVolume), w.Name, role.Name)
+		}
+		if role.Service.Exists() && !hasService {
+			return fmt.Errorf("%s: workloads.%s.roles.%s.service: no Service of the workload selects the role", userPos(role.Service), w.Name, role.Name)
+		}
+		hasDisks = hasDisks || len(role.DataDisks) > 0
+	}
+	per := cfg.PerWorkload[w.Name]
+	if per.DataVolume != nil && !hasDisks {
+		return fmt.Errorf("%s: workloads.%s.dataVolume: workload %s has no data disks to shape", per.DataVolume.Pos(), w.Name, w.Name)
+	}
+	if per.Service != nil && len(w.Services) == 0 {
+		return fmt.Errorf("%s: workloads.%s.service: workload %s has no Services to shape", per.Service.Pos(), w.Name, w.Name)
+	}
 	return nil
 }
 
 // cueContext is the context of the role's CUE values (values of two
 // contexts cannot be unified), or a new one.
 func (r *renderer) cueContext(role workload.Role) *cue.Context {
-	if role.VM.Exists() {
-		return role.VM.Context()
+	for _, v := range []cue.Value{role.VM, role.DataVolume, role.Service} {
+		if v.Exists() {
+			return v.Context()
+		}
 	}
 	if r.cue == nil {
 		r.cue = cuecontext.New()
@@ -100,4 +217,13 @@ func (r *renderer) flagLayer() map[string]any {
 		spec["template"] = map[string]any{"spec": podSpec}
 	}
 	return map[string]any{"spec": spec}
+}
+
+// userPos is where a role's overlay is written: the position of its first
+// field (the value's own is the schema's open struct).
+func userPos(v cue.Value) token.Pos {
+	if it, err := v.Fields(); err == nil && it.Next() {
+		return it.Value().Pos()
+	}
+	return v.Pos()
 }

@@ -108,6 +108,7 @@ func (c *workloadsShowCmd) Run(e *env) error {
 		return writeJSON(e.stdout, map[string]any{
 			"name": w.Name, "description": w.Description, "file": w.File, "source": w.Source,
 			"namespace": cfg.Namespace, "guestOs": cfg.GuestOS, "rendered": roles, "vms": firstVMs(objs, w),
+			"services": services(objs, w),
 		})
 	}
 	fmt.Fprintf(e.stdout, "# %s (%s)\n# %s\n\n%s\n", w.Name, w.File, w.Description, strings.TrimRight(w.Source, "\n"))
@@ -147,7 +148,26 @@ func (c *workloadsShowCmd) Run(e *env) error {
 		}
 		fmt.Fprintf(e.stdout, "\n# VirtualMachine %s (role %s):\n%s", r.first, r.role, out)
 	}
+	for _, svc := range services(objs, w) {
+		out, err := yaml.Marshal(svc)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "\n# Service %s:\n%s", svc["metadata"].(map[string]any)["name"], out)
+	}
 	return nil
+}
+
+// services returns w's Services as rendered (every service overlay
+// applied).
+func services(objs []*unstructured.Unstructured, w workload.Workload) []map[string]any {
+	out := []map[string]any{}
+	for _, o := range objs {
+		if o.GetKind() == "Service" && o.GetLabels()[render.LabelComponent] == w.Name {
+			out = append(out, o.Object)
+		}
+	}
+	return out
 }
 
 // firstVMs returns the first VM of each role of w, in summarize's order:

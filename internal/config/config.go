@@ -63,9 +63,9 @@ type Config struct {
 	NodeSelector map[string]string
 	// DedicatedCPU pins each vCPU to a host CPU (dedicatedCpuPlacement).
 	DedicatedCPU bool
-	// VM is the config file's vm: overlay for every VM, as CUE syntax
-	// that keeps its file positions (nil when unset); render checks it.
-	VM ast.Expr
+	// Overlays are the config file's vm:, dataVolume: and service:
+	// overlays for every workload (see Overlays).
+	Overlays
 	// PerWorkload holds settings from the config file's workloads: map.
 	// A global setting given by flag or environment variable overrides
 	// the same per-workload setting (flags > env > file); one given in
@@ -81,14 +81,23 @@ type Config struct {
 
 // WorkloadSettings override the global settings for one workload; nil
 // fields are unset.
+// Overlays are a config file's shaping overlays, as CUE syntax that keeps
+// their file positions (nil when unset); render checks them: VM for the
+// VirtualMachines, DataVolume for each data disk's DataVolume, Service for
+// the workloads' Services.
+type Overlays struct {
+	VM, DataVolume, Service ast.Expr
+}
+
 type WorkloadSettings struct {
 	Enabled  *bool
 	VMCount  *int
 	CPUCores *int
 	Memory   *resource.Quantity
 	DiskSize *resource.Quantity
-	// VM is the file's workloads.<name>.vm overlay (nil when unset).
-	VM ast.Expr
+	// Overlays are the file's workloads.<name>.vm, .dataVolume and
+	// .service overlays.
+	Overlays
 	// Source says where in the config file the entry is ("c.yaml:7"),
 	// for errors about it.
 	Source string

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"cuelang.org/go/cue/ast"
 	"gopkg.in/yaml.v3"
 )
 
@@ -19,8 +18,8 @@ type file struct {
 	raw
 	perWorkload          map[string]fileWorkload
 	historyDB, noHistory *string
-	vm                   ast.Expr
-	workloadVM           map[string]ast.Expr
+	overlays             Overlays
+	workloadOverlays     map[string]Overlays
 }
 
 // fileWorkload is one entry of the file's workloads: map, values as
@@ -31,7 +30,7 @@ type fileWorkload struct {
 	at     string             // "file:line" of the entry
 }
 
-var workloadKeys = []string{"enabled", "vmCount", "cpuCores", "memory", "diskSize", "params", "vm"}
+var workloadKeys = []string{"enabled", "vmCount", "cpuCores", "memory", "diskSize", "params", "vm", "dataVolume", "service"}
 
 // readFile parses a config file. Every unknown key is an error naming the
 // key and its line.
@@ -61,7 +60,7 @@ func readFile(path string) (*file, error) {
 	if top.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s: the config file must be a mapping of settings (key: value)", at(top, "top level"))
 	}
-	known := []string{"workloads", "historyDb", "noHistory", "vm"}
+	known := []string{"workloads", "historyDb", "noHistory", "vm", "dataVolume", "service"}
 	for _, s := range settings {
 		if s.key != "workloads" && s.field != "Params" {
 			known = append(known, s.key)
@@ -71,7 +70,7 @@ func readFile(path string) (*file, error) {
 	if err := noDuplicates(top, path, ""); err != nil {
 		return nil, err
 	}
-	if f.vm, f.workloadVM, err = vmOverlays(path, data); err != nil {
+	if f.overlays, f.workloadOverlays, err = overlays(path, data); err != nil {
 		return nil, err
 	}
 	for i := 0; i < len(top.Content); i += 2 {
@@ -89,9 +88,9 @@ func readFile(path string) (*file, error) {
 				f.source["noHistory"] = at(k, k.Value)
 			}
 			continue
-		case k.Value == "vm":
+		case overlayKinds[k.Value] != "":
 			if v.Kind != yaml.MappingNode {
-				return nil, fmt.Errorf("%s: must be a mapping shaped like a VirtualMachine (e.g. spec: template: spec: ...)", at(k, "vm"))
+				return nil, fmt.Errorf("%s: must be a mapping shaped like a %s", at(k, k.Value), overlayKinds[k.Value])
 			}
 			continue
 		case k.Value == "workloads":
@@ -169,9 +168,9 @@ func (f *file) readWorkloads(v *yaml.Node, path string, at func(*yaml.Node, stri
 				}
 				continue
 			}
-			if k.Value == "vm" {
+			if kind := overlayKinds[k.Value]; kind != "" {
 				if val.Kind != yaml.MappingNode {
-					return fmt.Errorf("%s: must be a mapping shaped like a VirtualMachine", src)
+					return fmt.Errorf("%s: must be a mapping shaped like a %s", src, kind)
 				}
 				continue
 			}

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"cuelang.org/go/cue/ast"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/virtwork/virtwork/internal/guestos"
@@ -72,7 +71,7 @@ func Load(flags Flags, getenv func(string) (string, bool)) (*Config, error) {
 		}
 		r.merge(f.raw)
 		r.perWorkload = f.perWorkload
-		r.vm, r.workloadVM = f.vm, f.workloadVM
+		r.overlays, r.workloadOverlays = f.overlays, f.workloadOverlays
 		r.keyFileBase = filepath.Dir(path)
 		r.historyDB, r.noHistory = f.historyDB, f.noHistory
 		r.source["noHistory"] = f.source["noHistory"]
@@ -105,12 +104,12 @@ type raw struct {
 	Params []sourced
 	source map[string]string // setting -> "--flag" / "VIRTWORK_X" / "file:line"
 
-	perWorkload map[string]fileWorkload
-	vm          ast.Expr            // the file's vm: overlay
-	workloadVM  map[string]ast.Expr // the file's workloads.<name>.vm
-	keyFileBase string              // relative paths in the config file are relative to it
-	historyDB   *string
-	noHistory   *string
+	perWorkload      map[string]fileWorkload
+	overlays         Overlays            // the file's vm:, dataVolume:, service:
+	workloadOverlays map[string]Overlays // the file's workloads.<name>.vm...
+	keyFileBase      string              // relative paths in the config file are relative to it
+	historyDB        *string
+	noHistory        *string
 }
 
 // sourced is one list element and where it came from.
@@ -416,7 +415,7 @@ func (r *raw) resolve() (*Config, error) {
 		if !r.fromFile("DiskSize") && !c.DiskSize.IsZero() {
 			ws.DiskSize = nil
 		}
-		ws.VM = r.workloadVM[name]
+		ws.Overlays = r.workloadOverlays[name]
 		c.PerWorkload[name] = ws
 	}
 

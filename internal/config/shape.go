@@ -50,52 +50,69 @@ func (r *raw) resolveShape(c *Config) error {
 		}
 		c.NodeSelector[k] = v
 	}
-	c.VM = r.vm
+	c.Overlays = r.overlays
 	return nil
 }
 
-// vmOverlays extracts the vm: and workloads.<name>.vm: mappings of a
-// config file as CUE syntax, keeping their positions in the file, so
-// render's CUE errors point at the file's lines.
-func vmOverlays(path string, data []byte) (ast.Expr, map[string]ast.Expr, error) {
+// overlayKinds are the overlay keys of a config file, at the top and
+// under workloads.<name>, and the kind of object each shapes.
+var overlayKinds = map[string]string{
+	"vm":         "VirtualMachine (e.g. spec: template: spec: ...)",
+	"dataVolume": "DataVolume (e.g. spec: storage: ...)",
+	"service":    "Service (e.g. spec: type: ...)",
+}
+
+// overlays extracts the vm:, dataVolume: and service: mappings of a
+// config file, at the top and under workloads.<name>, as CUE syntax,
+// keeping their positions in the file, so render's CUE errors point at
+// the file's lines.
+func overlays(path string, data []byte) (Overlays, map[string]Overlays, error) {
+	var global Overlays
+	per := map[string]Overlays{}
 	f, err := cueyaml.Extract(path, data)
 	if err != nil {
-		return nil, nil, fmt.Errorf("config file %s: %w", path, err)
+		return global, nil, fmt.Errorf("config file %s: %w", path, err)
 	}
-	var global ast.Expr
-	per := map[string]ast.Expr{}
+	set := func(o *Overlays, field *ast.Field) {
+		switch name, _, _ := ast.LabelName(field.Label); name {
+		case "vm":
+			o.VM = field.Value
+		case "dataVolume":
+			o.DataVolume = field.Value
+		case "service":
+			o.Service = field.Value
+		}
+	}
 	for _, d := range f.Decls {
 		field, ok := d.(*ast.Field)
 		if !ok {
 			continue
 		}
-		name, _, _ := ast.LabelName(field.Label)
-		switch name {
-		case "vm":
-			global = field.Value
-		case "workloads":
-			s, ok := field.Value.(*ast.StructLit)
+		if name, _, _ := ast.LabelName(field.Label); name != "workloads" {
+			set(&global, field)
+			continue
+		}
+		s, ok := field.Value.(*ast.StructLit)
+		if !ok {
+			continue
+		}
+		for _, e := range s.Elts {
+			wf, ok := e.(*ast.Field)
 			if !ok {
 				continue
 			}
-			for _, e := range s.Elts {
-				wf, ok := e.(*ast.Field)
-				if !ok {
-					continue
-				}
-				wname, _, _ := ast.LabelName(wf.Label)
-				ws, ok := wf.Value.(*ast.StructLit)
-				if !ok {
-					continue
-				}
-				for _, e := range ws.Elts {
-					if vf, ok := e.(*ast.Field); ok {
-						if n, _, _ := ast.LabelName(vf.Label); n == "vm" {
-							per[wname] = vf.Value
-						}
-					}
+			wname, _, _ := ast.LabelName(wf.Label)
+			ws, ok := wf.Value.(*ast.StructLit)
+			if !ok {
+				continue
+			}
+			o := per[wname]
+			for _, e := range ws.Elts {
+				if vf, ok := e.(*ast.Field); ok {
+					set(&o, vf)
 				}
 			}
+			per[wname] = o
 		}
 	}
 	return global, per, nil

@@ -20,6 +20,14 @@ workloads:
     vmCount: 2
     vm:
       spec: {template: {spec: {domain: {ioThreadsPolicy: auto}}}}
+    dataVolume:
+      spec: {storage: {accessModes: [ReadWriteMany]}}
+    service:
+      spec: {type: NodePort}
+dataVolume:
+  spec: {storage: {volumeMode: Block}}
+service:
+  metadata: {annotations: {a: b}}
 `)
 	c, err := Load(Flags{Config: &file}, env("VIRTWORK_PREFERENCE", "fedora"))
 	if err != nil {
@@ -34,6 +42,19 @@ workloads:
 	}
 	if pos := c.PerWorkload["disk"].VM.Pos(); pos.Line() != 12 || !strings.HasSuffix(pos.Filename(), "c.yaml") {
 		t.Errorf("workloads.disk.vm at %v, want c.yaml:12", pos)
+	}
+	for what, tc := range map[string]struct {
+		e    ast.Expr
+		line int
+	}{
+		"workloads.disk.dataVolume": {c.PerWorkload["disk"].DataVolume, 14},
+		"workloads.disk.service":    {c.PerWorkload["disk"].Service, 16},
+		"dataVolume":                {c.DataVolume, 18},
+		"service":                   {c.Service, 20},
+	} {
+		if tc.e == nil || tc.e.Pos().Line() != tc.line {
+			t.Errorf("%s: %v, want it from c.yaml:%d", what, tc.e, tc.line)
+		}
 	}
 	if _, ok := c.VM.(*ast.StructLit); !ok {
 		t.Errorf("vm is %T, want a struct", c.VM)
@@ -69,5 +90,9 @@ workloads:
 	bad := writeFile(t, "bad.yaml", "vm: 3\n")
 	if _, err := Load(Flags{Config: &bad}, env()); err == nil || !strings.Contains(err.Error(), "bad.yaml:1: vm: must be a mapping") {
 		t.Errorf("scalar vm: %v", err)
+	}
+	bad = writeFile(t, "bad.yaml", "workloads:\n  disk:\n    dataVolume: [a]\n")
+	if _, err := Load(Flags{Config: &bad}, env()); err == nil || !strings.Contains(err.Error(), "bad.yaml:3: workloads.disk.dataVolume: must be a mapping shaped like a DataVolume") {
+		t.Errorf("list dataVolume: %v", err)
 	}
 }

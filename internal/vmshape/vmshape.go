@@ -1,7 +1,7 @@
-// Package vmshape checks the VM overlays users write (in a workload role,
-// the config file or through flags) against the generated KubeVirt API
-// types and virtwork's own fields, and merges them into a role's VM
-// template.
+// Package vmshape checks the overlays users write for a role's
+// VirtualMachine, its DataVolumes and its Services (in a workload role, the
+// config file or through flags) against the generated API types and
+// virtwork's own fields, and merges them into the role's templates.
 package vmshape
 
 import (
@@ -41,7 +41,7 @@ metadata?: {
 spec?: {
 	runStrategy?:         error("virtwork owns spec.runStrategy: it is Always, since apply waits for every VM to run")
 	running?:             error("virtwork owns spec.runStrategy (running is its deprecated form)")
-	dataVolumeTemplates?: error("virtwork owns spec.dataVolumeTemplates: declare data disks in the workload's dataDisks")
+	dataVolumeTemplates?: error("virtwork owns spec.dataVolumeTemplates: declare data disks in the workload's dataDisks and shape their DataVolumes with dataVolume")
 	template?: {
 		metadata?: {
 			name?:   error("virtwork owns spec.template.metadata.name")
@@ -56,7 +56,7 @@ spec?: {
 }
 `
 
-// Layer is one VM overlay: a CUE value shaped like a VirtualMachine.
+// Layer is one overlay: a CUE value shaped like the object it extends.
 type Layer = cue.Value
 
 // Checker checks overlays in one CUE context; building the schema once
@@ -66,8 +66,9 @@ type Checker struct {
 	schema cue.Value
 }
 
-// New builds the templates package (cue/templates, whose vm is the
-// generated #VirtualMachine) in ctx, the context of the overlays to check.
+// New builds the templates package (cue/templates, whose vm, dataVolume
+// and service are the generated API definitions) in ctx, the context of
+// the overlays to check.
 func New(ctx *cue.Context) (*Checker, error) {
 	s, err := templates.Build(ctx)
 	if err != nil {
@@ -76,7 +77,35 @@ func New(ctx *cue.Context) (*Checker, error) {
 	return &Checker{ctx: ctx, schema: s}, nil
 }
 
-// Apply checks the layers (unified: two layers setting one field
+// Overlay is a checked overlay, merged into each object of its role by
+// Merge.
+type Overlay struct {
+	add      map[string]any
+	appended map[string]bool
+	// dropSizing: the VM overlay sets an instancetype.
+	dropSizing bool
+}
+
+// Merge returns a copy of base with the overlay merged in: maps merge
+// key by key; the appended lists get the overlay's entries after
+// virtwork's; any other list or value replaces base's. A nil overlay
+// returns base itself.
+func (o *Overlay) Merge(base map[string]any) map[string]any {
+	if o == nil {
+		return base
+	}
+	out := deepCopy(base)
+	if o.dropSizing {
+		dropSizing(out)
+	}
+	merge(out, o.add, nil, o.appended)
+	return out
+}
+
+// Value is the overlay as checked (decoded), for reading a field of it.
+func (o *Overlay) Value() map[string]any { return o.add }
+
+// Apply checks the VM layers (unified: two layers setting one field
 // differently is a conflict) against #VirtualMachine and owned, then
 // merges them into base, a copy of which it returns. Maps merge key by
 // key; the lists of disks, interfaces, networks and volumes get the
@@ -85,63 +114,206 @@ func New(ctx *cue.Context) (*Checker, error) {
 // template's CPU cores and memory request are left out, as KubeVirt
 // requires.
 func (c *Checker) Apply(base map[string]any, owned Owned, layers []Layer) (map[string]any, error) {
-	if len(layers) == 0 {
-		return base, nil
-	}
-	ctx, vmDef := c.ctx, c.schema
-	var labels strings.Builder
-	labels.WriteString("_labels: {\n")
-	for _, l := range owned.Labels {
-		fmt.Fprintf(&labels, "\t%q?: error(%q)\n", l, "virtwork owns the label "+l+": its Services and commands select VMs by it")
-	}
-	labels.WriteString("}\n")
-	pins := ctx.CompileString(ownedSrc+labels.String(), cue.Filename("virtwork-owned-fields"))
-	if err := pins.Err(); err != nil {
-		return nil, fmt.Errorf("vm owned fields: %w", err)
-	}
-
-	overlay := layers[0]
-	for _, l := range layers[1:] {
-		overlay = overlay.Unify(l)
-	}
-	// Unified with the vm field alone: filling the package would evaluate
-	// its template checks again (~3 MB).
-	checked := vmDef.LookupPath(cue.ParsePath("vm")).Unify(pins).Unify(overlay)
-	if err := checked.Validate(); err != nil {
-		return nil, Errorf(overlay, err)
-	}
-	if err := overlay.Validate(cue.Concrete(true)); err != nil {
-		return nil, Errorf(overlay, err)
-	}
-	var add map[string]any
-	if err := overlay.Decode(&add); err != nil {
-		return nil, Errorf(overlay, err)
-	}
-	if err := checkNames(overlay, owned); err != nil {
+	o, err := c.VM(owned, layers)
+	if err != nil {
 		return nil, err
 	}
-
-	out := deepCopy(base)
-	if spec, _ := add["spec"].(map[string]any); spec != nil && spec["instancetype"] != nil {
-		dropSizing(out)
-	}
-	merge(out, add, nil)
-	return out, nil
+	return o.Merge(base), nil
 }
 
-// checkNames rejects overlay list entries named like a disk, volume,
-// network or interface virtwork wires itself.
-func checkNames(overlay cue.Value, owned Owned) error {
-	lists := []struct {
-		path  string
-		names []string
-		what  string
-	}{
+// VM checks VM layers (see Apply); nil when there are none.
+func (c *Checker) VM(owned Owned, layers []Layer) (*Overlay, error) {
+	if len(layers) == 0 {
+		return nil, nil
+	}
+	o, overlay, err := c.check("vm", ownedSrc+labelPins(owned.Labels), layers)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNames("vm", overlay, []namedList{
 		{"spec.template.spec.domain.devices.disks", owned.Volumes, "disk"},
 		{"spec.template.spec.volumes", owned.Volumes, "volume"},
 		{"spec.template.spec.domain.devices.interfaces", owned.Networks, "interface"},
 		{"spec.template.spec.networks", owned.Networks, "network"},
+	}); err != nil {
+		return nil, err
 	}
+	o.appended = appended
+	if spec, _ := o.add["spec"].(map[string]any); spec != nil && spec["instancetype"] != nil {
+		o.dropSizing = true
+	}
+	return o, nil
+}
+
+// dataVolumePins are the fields of a data disk's DataVolume virtwork
+// owns: its name, the blank source, the size and the annotation that
+// keeps it after its import.
+const dataVolumePins = `
+apiVersion?: error("virtwork owns apiVersion")
+kind?:       error("virtwork owns kind")
+metadata?: {
+	name?:      error("virtwork owns metadata.name: it names each DataVolume <vm>-<disk>")
+	namespace?: error("virtwork owns metadata.namespace: a VM's DataVolumes are in its namespace")
+	annotations?: "cdi.kubevirt.io/storage.deleteAfterCompletion"?: error("virtwork owns the annotation cdi.kubevirt.io/storage.deleteAfterCompletion: it keeps a finished DataVolume, so that a re-apply does not create it again")
+}
+spec?: {
+	source?:    error("virtwork owns spec.source: data disks are blank")
+	sourceRef?: error("virtwork owns spec.source: data disks are blank (no sourceRef)")
+	pvc?:       error("virtwork renders spec.storage, not spec.pvc: shape spec.storage instead")
+	storage?: {
+		resources?: requests?: storage?: error("virtwork owns spec.storage.resources.requests.storage: the size is the data disk's size or --disk-size")
+		dataSource?:    error("virtwork owns spec.source: data disks are blank (no dataSource)")
+		dataSourceRef?: error("virtwork owns spec.source: data disks are blank (no dataSourceRef)")
+	}
+}
+status?: error("status is set by KubeVirt, not by an overlay")
+`
+
+// StorageClass is the storage class the settings give the data disks
+// (--storage-class), and where it came from; a dataVolume overlay may set
+// the same one or, without the setting, its own.
+type StorageClass struct {
+	Name, From string
+}
+
+// DataVolume checks the layers of a role's data volumes (their
+// dataVolumeTemplates entries) against #DataVolumeTemplateSpec and the
+// fields virtwork owns; nil when there are none.
+func (c *Checker) DataVolume(sc StorageClass, layers []Layer) (*Overlay, error) {
+	if len(layers) == 0 {
+		return nil, nil
+	}
+	o, overlay, err := c.check("dataVolume", dataVolumePins, layers)
+	if err != nil {
+		return nil, err
+	}
+	v := overlay.LookupPath(cue.ParsePath("spec.storage.storageClassName"))
+	if name, err := v.String(); err == nil && sc.Name != "" && name != sc.Name {
+		return nil, fmt.Errorf("%s: dataVolume.spec.storage.storageClassName: %q conflicts with storageClass %q (%s); set the storage class in one place", v.Pos(), name, sc.Name, sc.From)
+	}
+	return o, nil
+}
+
+// ServiceOwned says what virtwork renders into a role's Services.
+type ServiceOwned struct {
+	// Labels are the label keys virtwork selects by.
+	Labels []string
+	// Headless names a headless Service of the role, if any: its
+	// clusterIP (None) and type are virtwork's.
+	Headless string
+	// Ports are the ports the workload declares (name and number).
+	Ports []Port
+}
+
+// Port is a port a workload's Service declares.
+type Port struct {
+	Name string
+	Port int64
+}
+
+// servicePins are the fields of a workload's Service virtwork owns.
+const servicePins = `
+apiVersion?: error("virtwork owns apiVersion")
+kind?:       error("virtwork owns kind")
+metadata?: {
+	name?:      error("virtwork owns metadata.name: it is the Service's name in the workload's services")
+	namespace?: error("virtwork owns metadata.namespace: set --namespace instead")
+	labels?:    _labels
+}
+spec?: {
+	selector?: error("virtwork owns spec.selector: the Service selects the VMs of its role")
+	_headless
+}
+status?: error("status is set by Kubernetes, not by an overlay")
+`
+
+// Service checks the layers of a role's Services against core/v1
+// #Service and the fields virtwork owns; nil when there are none. Ports
+// the overlay adds follow the declared ones.
+func (c *Checker) Service(owned ServiceOwned, layers []Layer) (*Overlay, error) {
+	if len(layers) == 0 {
+		return nil, nil
+	}
+	headless := "_headless: {}\n"
+	if owned.Headless != "" {
+		why := "a headless Service (" + owned.Headless + ") gives each VM its DNS name; declare another Service in the workload for other types"
+		headless = fmt.Sprintf("_headless: {\n\tclusterIP?: error(%q)\n\tclusterIPs?: error(%q)\n\ttype?: error(%q)\n}\n",
+			"virtwork owns spec.clusterIP: "+why, "virtwork owns spec.clusterIPs: "+why, "virtwork owns spec.type: "+why)
+	}
+	o, overlay, err := c.check("service", servicePins+headless+labelPins(owned.Labels), layers)
+	if err != nil {
+		return nil, err
+	}
+	if it, err := overlay.LookupPath(cue.ParsePath("spec.ports")).List(); err == nil {
+		for it.Next() {
+			name := it.Value().LookupPath(cue.ParsePath("name"))
+			n, _ := name.String()
+			port := it.Value().LookupPath(cue.ParsePath("port"))
+			p, _ := port.Int64()
+			for _, d := range owned.Ports {
+				if n != "" && n == d.Name {
+					return nil, fmt.Errorf("%s: service.spec.ports: virtwork owns the port %q (the workload declares it); give yours another name", name.Pos(), n)
+				}
+				if p == d.Port {
+					return nil, fmt.Errorf("%s: service.spec.ports: virtwork owns port %d (the workload declares it); add another port", port.Pos(), p)
+				}
+			}
+		}
+	}
+	o.appended = map[string]bool{"spec.ports": true}
+	return o, nil
+}
+
+// labelPins defines _labels, the owned label keys, for the pins.
+func labelPins(keys []string) string {
+	var labels strings.Builder
+	labels.WriteString("_labels: {\n")
+	for _, l := range keys {
+		fmt.Fprintf(&labels, "\t%q?: error(%q)\n", l, "virtwork owns the label "+l+": its Services and commands select VMs by it")
+	}
+	labels.WriteString("}\n")
+	return labels.String()
+}
+
+// check unifies the layers, checks them against the package's field
+// (vm, dataVolume, service: a closed API definition) and the pins of
+// owned fields, and decodes them.
+func (c *Checker) check(field, pinSrc string, layers []Layer) (*Overlay, cue.Value, error) {
+	pins := c.ctx.CompileString(pinSrc, cue.Filename("virtwork-owned-fields"))
+	if err := pins.Err(); err != nil {
+		return nil, cue.Value{}, fmt.Errorf("%s owned fields: %w", field, err)
+	}
+	overlay := layers[0]
+	for _, l := range layers[1:] {
+		overlay = overlay.Unify(l)
+	}
+	// Unified with the field alone: filling the package would evaluate
+	// its template checks again (~3 MB).
+	checked := c.schema.LookupPath(cue.ParsePath(field)).Unify(pins).Unify(overlay)
+	if err := checked.Validate(); err != nil {
+		return nil, overlay, errorf(field, overlay, err)
+	}
+	if err := overlay.Validate(cue.Concrete(true)); err != nil {
+		return nil, overlay, errorf(field, overlay, err)
+	}
+	var add map[string]any
+	if err := overlay.Decode(&add); err != nil {
+		return nil, overlay, errorf(field, overlay, err)
+	}
+	return &Overlay{add: add}, overlay, nil
+}
+
+// namedList is a list of an overlay whose entries may not take the
+// names virtwork gives its own.
+type namedList struct {
+	path  string
+	names []string
+	what  string
+}
+
+// checkNames rejects overlay list entries named like a disk, volume,
+// network, interface or port virtwork wires itself.
+func checkNames(field string, overlay cue.Value, lists []namedList) error {
 	for _, l := range lists {
 		it, err := overlay.LookupPath(cue.ParsePath(l.path)).List()
 		if err != nil {
@@ -151,7 +323,7 @@ func checkNames(overlay cue.Value, owned Owned) error {
 			name := it.Value().LookupPath(cue.ParsePath("name"))
 			s, _ := name.String()
 			if slices.Contains(l.names, s) {
-				return fmt.Errorf("%s: vm.%s: virtwork owns the %s %q; give yours another name", name.Pos(), l.path, l.what, s)
+				return fmt.Errorf("%s: %s.%s: virtwork owns the %s %q; give yours another name", name.Pos(), field, l.path, l.what, s)
 			}
 		}
 	}
@@ -166,7 +338,7 @@ func dropSizing(vm map[string]any) {
 	delete(domain, "resources")
 }
 
-// appended are the lists whose overlay entries follow virtwork's.
+// appended are the VM's lists whose overlay entries follow virtwork's.
 var appended = map[string]bool{
 	"spec.template.spec.domain.devices.disks":      true,
 	"spec.template.spec.domain.devices.interfaces": true,
@@ -174,13 +346,13 @@ var appended = map[string]bool{
 	"spec.template.spec.volumes":                   true,
 }
 
-func merge(dst, src map[string]any, path []string) {
+func merge(dst, src map[string]any, path []string, appended map[string]bool) {
 	for k, v := range src {
 		p := append(path, k)
 		switch sv := v.(type) {
 		case map[string]any:
 			if dv, ok := dst[k].(map[string]any); ok {
-				merge(dv, sv, p)
+				merge(dv, sv, p, appended)
 				continue
 			}
 		case []any:
@@ -215,16 +387,17 @@ func deepCopyValue(v any) any {
 	return v
 }
 
-// Errorf formats CUE errors one per line as "file:line:col: path: msg",
+// errorf formats CUE errors one per line as "file:line:col: path: msg",
 // leading with the overlay's own position of the field concerned, so a
-// conflict with an owned field or the schema points at the user's line.
-func Errorf(overlay cue.Value, err error) error {
+// conflict with an owned field or the schema points at the user's line;
+// the path starts with the overlay's field (vm, dataVolume, service).
+func errorf(field string, overlay cue.Value, err error) error {
 	var lines []string
 	for _, e := range errors.Errors(err) {
 		poss := errors.Positions(e)
 		var at token.Pos
 		path := e.Path()
-		if len(path) > 0 && (path[0] == "vm" || strings.HasPrefix(path[0], "#")) {
+		if len(path) > 0 && (path[0] == field || strings.HasPrefix(path[0], "#")) {
 			path = path[1:]
 		}
 		if len(path) > 0 {
@@ -245,7 +418,7 @@ func Errorf(overlay cue.Value, err error) error {
 		format, args := e.Msg()
 		msg := fmt.Sprintf(format, args...)
 		if len(path) > 0 {
-			msg = "vm." + strings.Join(path, ".") + ": " + msg
+			msg = field + "." + strings.Join(path, ".") + ": " + msg
 		}
 		if at.IsValid() {
 			msg = at.String() + ": " + msg

@@ -195,12 +195,12 @@ func evaluate(srcs []source, in Input) ([]Workload, error) {
 	for _, x := range extensions {
 		cw, ok := decoded[x.workload]
 		if _, declared := owners[x.workload]; !ok || !declared {
-			return nil, cueError(errors.Newf(x.pos, "workloads.%s: no workload %s to add a vm to (known: %s)", x.workload, x.workload, strings.Join(sortedKeys(owners), ", ")))
+			return nil, cueError(errors.Newf(x.pos, "workloads.%s: no workload %s to shape (known: %s)", x.workload, x.workload, strings.Join(sortedKeys(owners), ", ")))
 		}
 		for _, r := range x.roles {
 			roles, known := declaredRoles(files[owners[x.workload]], x.workload)
 			if _, ok := cw.Roles[r.name]; !ok || known && !slices.Contains(roles, r.name) {
-				return nil, cueError(errors.Newf(r.pos, "workloads.%s.roles.%s: workload %s has no role %s to add a vm to", x.workload, r.name, x.workload, r.name))
+				return nil, cueError(errors.Newf(r.pos, "workloads.%s.roles.%s: workload %s has no role %s to shape", x.workload, r.name, x.workload, r.name))
 			}
 		}
 	}
@@ -217,7 +217,10 @@ func evaluate(srcs []source, in Input) ([]Workload, error) {
 			return nil, err
 		}
 		for i := range w.Roles {
-			w.Roles[i].VM = root.LookupPath(cue.MakePath(cue.Str("workloads"), cue.Str(name), cue.Str("roles"), cue.Str(w.Roles[i].Name), cue.Str("vm")))
+			role := root.LookupPath(cue.MakePath(cue.Str("workloads"), cue.Str(name), cue.Str("roles"), cue.Str(w.Roles[i].Name)))
+			w.Roles[i].VM = role.LookupPath(cue.MakePath(cue.Str("vm")))
+			w.Roles[i].DataVolume = role.LookupPath(cue.MakePath(cue.Str("dataVolume")))
+			w.Roles[i].Service = role.LookupPath(cue.MakePath(cue.Str("service")))
 		}
 		out = append(out, w)
 	}
@@ -323,8 +326,8 @@ type declaration struct {
 	pos  token.Pos
 }
 
-// extension is a workload entry in a user file that only adds vm
-// overlays to roles of a workload declared elsewhere:
+// extension is a workload entry in a user file that only adds overlays
+// (vm, dataVolume, service) to roles of a workload declared elsewhere:
 // workloads: disk: roles: main: vm: {...}.
 type extension struct {
 	workload string
@@ -372,8 +375,12 @@ func fieldsOf(decls []ast.Decl, label string) []*ast.Field {
 	return out
 }
 
+// shapeFields are the overlays a file may add to a role of a workload
+// declared elsewhere.
+var shapeFields = []string{"vm", "dataVolume", "service"}
+
 // vmOnly reports whether a workload entry holds nothing but
-// roles: NAME: vm: ..., and which roles it names.
+// roles: NAME: vm: ... (or dataVolume, service), and which roles it names.
 func vmOnly(v ast.Expr) ([]declaration, bool) {
 	s, ok := v.(*ast.StructLit)
 	if !ok || len(s.Elts) == 0 {
@@ -391,7 +398,7 @@ func vmOnly(v ast.Expr) ([]declaration, bool) {
 				return nil, false
 			}
 			for _, be := range body.Elts {
-				if bf, ok := be.(*ast.Field); !ok || labelName(bf.Label) != "vm" {
+				if bf, ok := be.(*ast.Field); !ok || !slices.Contains(shapeFields, labelName(bf.Label)) {
 					return nil, false
 				}
 			}

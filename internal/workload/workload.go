@@ -50,6 +50,9 @@ type Role struct {
 	// does not exist when the role has none. render checks and merges it
 	// (see internal/vmshape).
 	VM cue.Value
+	// DataVolume and Service are the role's overlays of its data disks'
+	// DataVolumes and of the Services that select it, like VM.
+	DataVolume, Service cue.Value
 }
 
 // GuestAgent is virtwork's part of every VM: virtwork-run, which runs a
