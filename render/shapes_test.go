@@ -32,8 +32,8 @@ func documentedShapes(t *testing.T) []string {
 	for _, m := range regexp.MustCompile("(?s)```cue\n(.*?)```").FindAllStringSubmatch(text, -1) {
 		out = append(out, m[1])
 	}
-	if len(out) < 4 {
-		t.Fatalf("found %d CUE examples in README's Shaping the VM; want placement, instancetype, Multus and live migration", len(out))
+	if len(out) < 7 {
+		t.Fatalf("found %d CUE examples in README's Shaping the VM; want placement, instancetype, Multus, live migration, storage and two Services", len(out))
 	}
 	return out
 }
@@ -52,21 +52,17 @@ func TestDocumentedShapesDryRun(t *testing.T) {
 	}
 }
 
-// Every documented shape, and the shaping flags, render VMs the real
-// KubeVirt schema accepts without pruning anything.
+// Every documented shape, and the shaping flags, render VMs and
+// DataVolumes the real KubeVirt and CDI schemas accept without pruning
+// anything. There is no such schema of core/v1 Service here: render's
+// strict decode checks the Services, and the server dry run
+// (apply_vm_shape.txtar) has the API server validate them.
 func TestDocumentedShapesConform(t *testing.T) {
-	vmS := vmSchema(t, schemasDir(t))
-	shaped := 0
-	check := func(name string, cfg *config.Config, ws []workload.Workload) {
-		for _, o := range mustRender(t, cfg, ws) {
-			if o.GetKind() != "VirtualMachine" {
-				continue
-			}
-			if err := conform(vmS, o.Object); err != nil {
-				t.Errorf("%s: VirtualMachine %s: %v", name, o.GetName(), err)
-			}
-			shaped++
-		}
+	dir := schemasDir(t)
+	vmS, dvS := vmSchema(t, dir), dvSchema(t, dir)
+	var vms, dvs int
+	check := func(cfg *config.Config, ws []workload.Workload) {
+		vms, dvs = checkConformance(t, vmS, dvS, mustRender(t, cfg, ws), vms, dvs)
 	}
 	for i, src := range documentedShapes(t) {
 		dir := t.TempDir()
@@ -77,11 +73,11 @@ func TestDocumentedShapesConform(t *testing.T) {
 		if err != nil {
 			t.Fatalf("README shape %d: %v", i+1, err)
 		}
-		check("README shape "+src[:strings.Index(src, ":")+1], &config.Config{}, ws)
+		check(&config.Config{}, ws)
 	}
-	check("flags", &config.Config{Instancetype: "u1.small", Preference: "fedora", NodeSelector: map[string]string{"zone": "a"}}, builtins(t))
-	check("--dedicated-cpu", &config.Config{DedicatedCPU: true}, builtins(t))
-	if shaped == 0 {
-		t.Fatal("no VMs checked")
+	check(&config.Config{Instancetype: "u1.small", Preference: "fedora", NodeSelector: map[string]string{"zone": "a"}}, builtins(t))
+	check(&config.Config{DedicatedCPU: true}, builtins(t))
+	if vms == 0 || dvs == 0 {
+		t.Fatalf("checked %d VMs and %d DataVolumes; want some of each", vms, dvs)
 	}
 }
