@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"cuelang.org/go/cue/parser"
 	yamlv3 "gopkg.in/yaml.v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	sigsyaml "sigs.k8s.io/yaml"
@@ -34,25 +36,33 @@ func benchInput(b *testing.B, n int) (*config.Config, []workload.Workload) {
 // render` does after loading) and reports, from the same iterations, the
 // ratio of that time to the encoding alone (goal: at most 2). The shaped
 // runs (shaped-vms=N) add a VM overlay (--node-selector --dedicated-cpu), which loads
-// the generated KubeVirt schema (cue/gen) once per render.
+// the generated KubeVirt schema (cue/gen) once per render. The disk runs
+// render the disk workload (a data disk each), disk-shaped adds the config
+// file's dataVolume overlay (RWX Block) to them.
 func BenchmarkRender(b *testing.B) {
-	for _, shaped := range []bool{false, true} {
+	for _, mode := range []string{"", "shaped-", "disk-", "disk-shaped-"} {
 		for _, n := range benchSizes {
-			name := fmt.Sprintf("vms=%d", n)
-			if shaped {
-				name = "shaped-" + name
-			}
-			benchmarkRender(b, name, n, shaped)
+			benchmarkRender(b, fmt.Sprintf("%svms=%d", mode, n), n, mode)
 		}
 	}
 }
 
-func benchmarkRender(b *testing.B, name string, n int, shaped bool) {
+func benchmarkRender(b *testing.B, name string, n int, mode string) {
 	b.Run(name, func(b *testing.B) {
 		cfg, ws := benchInput(b, n)
-		if shaped {
+		switch mode {
+		case "shaped-":
 			cfg.NodeSelector = map[string]string{"zone": "a"}
 			cfg.DedicatedCPU = true
+		case "disk-shaped-":
+			dv, err := parser.ParseExpr("bench.yaml", `{spec: storage: {accessModes: ["ReadWriteMany"], volumeMode: "Block"}}`)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg.DataVolume = dv
+		}
+		if strings.HasPrefix(mode, "disk-") {
+			cfg.Workloads = []string{"disk"}
 		}
 		b.ReportAllocs()
 		var encode time.Duration

@@ -16,7 +16,7 @@ import (
 
 type workloadsCmd struct {
 	List workloadsListCmd `cmd:"" default:"withargs" help:"List the workloads (the default)."`
-	Show workloadsShowCmd `cmd:"" help:"Show a workload's CUE definition and the VMs it renders with the current settings."`
+	Show workloadsShowCmd `cmd:"" help:"Show a workload's CUE definition and the VMs (with their DataVolumes) and Services it renders with the current settings."`
 }
 
 type workloadsListCmd struct {
@@ -171,7 +171,7 @@ func services(objs []*unstructured.Unstructured, w workload.Workload) []map[stri
 }
 
 // firstVMs returns the first VM of each role of w, in summarize's order:
-// the merged VM (every vm overlay and shaping flag applied); the others
+// the merged VM (every vm and dataVolume overlay and shaping flag applied); the others
 // of the role differ only in their names.
 func firstVMs(objs []*unstructured.Unstructured, w workload.Workload) []map[string]any {
 	out := []map[string]any{}
