@@ -72,7 +72,7 @@ type Checker struct {
 func New(ctx *cue.Context) (*Checker, error) {
 	s, err := templates.Build(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("vm schema: %w", err)
+		return nil, fmt.Errorf("overlay schema: %w", err)
 	}
 	return &Checker{ctx: ctx, schema: s}, nil
 }
@@ -101,9 +101,6 @@ func (o *Overlay) Merge(base map[string]any) map[string]any {
 	merge(out, o.add, nil, o.appended)
 	return out
 }
-
-// Value is the overlay as checked (decoded), for reading a field of it.
-func (o *Overlay) Value() map[string]any { return o.add }
 
 // Apply checks the VM layers (unified: two layers setting one field
 // differently is a conflict) against #VirtualMachine and owned, then
