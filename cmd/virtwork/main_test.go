@@ -73,6 +73,7 @@ func TestScripts(t *testing.T) {
 			"golden":      cmdGolden,
 			"userdata":    cmdUserdata,
 			"seedhistory": cmdSeedHistory,
+			"seedcompare": cmdSeedCompare,
 			"cluster":     cmdCluster,
 			"exitcode":    cmdExitCode,
 		},

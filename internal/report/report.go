@@ -1,6 +1,6 @@
 // Package report writes recorded runs as one self-contained HTML page:
-// settings, the per-phase table, plots (SVG, drawn by internal/svgplot)
-// and the VMs that did not become ready. The page loads nothing: no
+// settings, the per-phase table, plots (SVG, drawn by internal/svgplot),
+// the VMs that did not become ready and the workload figures recorded. The page loads nothing: no
 // scripts, no fonts, no network.
 package report
 
@@ -44,7 +44,11 @@ type runSection struct {
 	Phases   []event.PhaseStats
 	NotReady []history.VM
 	More     int
+	// Results are the workload figures recorded for the run, written.
+	Results []resultRow
 }
+
+type resultRow struct{ Workload, Metric, Value string }
 
 // listedNotReady bounds the failure table of a run.
 const listedNotReady = 50
@@ -78,6 +82,13 @@ func runView(r *history.Run, color string) runSection {
 	if c := r.Config; c != nil {
 		add("container disk image", c.ContainerDiskImage)
 		add("storage class", c.StorageClass)
+	}
+	for _, res := range r.Results {
+		name := res.Workload
+		if res.Role != "" {
+			name += "/" + res.Role
+		}
+		s.Results = append(s.Results, resultRow{name, res.Metric, history.FormatValue(res.Value, res.Unit)})
 	}
 	for _, v := range r.VMs {
 		if v.Status == event.VMReady {
@@ -238,6 +249,11 @@ th { background: #f4f4f4; }
 {{range .NotReady}}<tr><td>{{.Name}}</td><td>{{.Workload}}</td><td>{{.Status}}</td><td>{{.Message}}</td></tr>
 {{end}}</table>{{if .More}}<p class="note">... and {{.More}} more ('virtwork history show {{.Run.ID}}' lists them all).</p>{{end}}
 {{else}}<p>Every VM became ready.</p>{{end}}
+{{if .Results}}<h3>Workload figures</h3>
+<table>
+<tr><th>workload</th><th>figure</th><th>value</th></tr>
+{{range .Results}}<tr><td>{{.Workload}}</td><td>{{.Metric}}</td><td class="n">{{.Value}}</td></tr>
+{{end}}</table>{{end}}
 {{end}}
 <h2>Plots</h2>
 <div class="plots">

@@ -62,7 +62,9 @@ func write(t *testing.T, runs ...*history.Run) []byte {
 // nothing (no scripts, stylesheets, images or fonts from elsewhere), has
 // a plot per run plus the overlays, and escapes what runs hold.
 func TestReportIsSelfContained(t *testing.T) {
-	page := write(t, fakeRun("01aaa", 40, 20*time.Second, 10*time.Second), fakeRun("01bbb", 40, 30*time.Second, 10*time.Second))
+	withResults := fakeRun("01bbb", 40, 30*time.Second, 10*time.Second)
+	withResults.Results = []history.Result{{Workload: "database", Role: "client", Metric: "virtwork_pgbench_transactions_per_second", Unit: "1/s", Value: 512.25}}
+	page := write(t, fakeRun("01aaa", 40, 20*time.Second, 10*time.Second), withResults)
 	doc, err := html.Parse(bytes.NewReader(page))
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +115,8 @@ func TestReportIsSelfContained(t *testing.T) {
 	if !bytes.Contains(page, []byte("ErrImagePull: &lt;no such image&gt;")) {
 		t.Error("the failure's message is missing or not escaped")
 	}
-	for _, want := range []string{"<td>Ready</td>", "<td>Scheduled</td>", "Run 01aaa", "Run 01bbb", "VMs not ready"} {
+	for _, want := range []string{"<td>Ready</td>", "<td>Scheduled</td>", "Run 01aaa", "Run 01bbb", "VMs not ready",
+		"<td>database/client</td><td>virtwork_pgbench_transactions_per_second</td><td class=\"n\">512.2 1/s</td>"} {
 		if !bytes.Contains(page, []byte(want)) {
 			t.Errorf("the page lacks %q", want)
 		}

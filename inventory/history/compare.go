@@ -41,15 +41,18 @@ func (db *DB) Resolve(ref string) (*Run, error) {
 	return nil, fmt.Errorf("%w %q: %s holds fewer apply runs ('virtwork history' lists them)", ErrNotFound, ref, db.path)
 }
 
-// Comparison sets two runs side by side: their settings and their
-// per-phase figures, with the change from A to B.
+// Comparison sets two runs side by side: their settings, their
+// per-phase figures and the workload figures recorded for them, with the
+// change from A to B.
 type Comparison struct {
 	A        RunRef        `json:"a"`
 	B        RunRef        `json:"b"`
 	Settings []SettingPair `json:"settings"`
 	Phases   []PhaseChange `json:"phases"`
-	// Regressions are the figures that got slower than the limits passed
-	// to Check allow.
+	// Results are the workloads' figures of both runs (see ResultsOf);
+	// empty when neither has any recorded.
+	Results []ResultChange `json:"results,omitempty"`
+	// Regressions are what Check found worse in B.
 	Regressions []Regression `json:"regressions,omitempty"`
 }
 
@@ -58,8 +61,19 @@ type RunRef struct {
 	ID      string    `json:"id"`
 	Start   time.Time `json:"start"`
 	Outcome Outcome   `json:"outcome"`
+	Error   string    `json:"error,omitempty"`
 	VMs     int       `json:"vms"`
 	Ready   int       `json:"ready"`
+	// Results is the run of command "results" whose figures are compared.
+	Results *ResultsRef `json:"results,omitempty"`
+}
+
+// ResultsRef names the results run of a compared run.
+type ResultsRef struct {
+	ID      string    `json:"id"`
+	At      time.Time `json:"at"`
+	Outcome Outcome   `json:"outcome"`
+	Error   string    `json:"error,omitempty"`
 }
 
 // SettingPair is one setting of both runs.
@@ -74,20 +88,48 @@ type SettingPair struct {
 // figures for it) and the change of each figure in percent of A's.
 type PhaseChange struct {
 	Phase  string             `json:"phase"`
-	A      *Stats             `json:"a,omitempty"`
-	B      *Stats             `json:"b,omitempty"`
+	A      *PhaseStats        `json:"a,omitempty"`
+	B      *PhaseStats        `json:"b,omitempty"`
 	Change map[string]float64 `json:"changePercent,omitempty"`
 }
 
-// Regression is a figure that got slower by more than its limit.
+// ResultChange is one workload figure in both runs (nil where a run has
+// none) and its change in percent of A's.
+type ResultChange struct {
+	Workload string   `json:"workload"`
+	Role     string   `json:"role,omitempty"`
+	Metric   string   `json:"metric"`
+	Unit     string   `json:"unit,omitempty"`
+	A        *float64 `json:"a,omitempty"`
+	B        *float64 `json:"b,omitempty"`
+	Change   *float64 `json:"changePercent,omitempty"`
+	// Better is "higher" or "lower": which way the figure improves (see
+	// BetterOf); "" when that is not known, and then no gate checks it.
+	Better string `json:"better,omitempty"`
+}
+
+// Regression is something B did worse than A by more than Check allows.
 type Regression struct {
-	Phase  string  `json:"phase"`
-	Figure string  `json:"figure"`
-	A      Seconds `json:"a"`
-	B      Seconds `json:"b"`
+	// Reason: "outcome" (B did not succeed), "count" (fewer of B's VMs
+	// reached a phase, or more missed it), "slower" (a phase figure over
+	// its limit), "results" (B has no figures for a workload figure of A,
+	// or its results run failed), "worse" (a workload
+	// figure over its limit).
+	Reason   string `json:"reason"`
+	Phase    string `json:"phase,omitempty"`
+	Workload string `json:"workload,omitempty"` // workload[/role], for results
+	// Figure is the phase figure (p50 ... mean, count), the workload
+	// metric, or "outcome".
+	Figure string `json:"figure"`
+	// A and B are the figure's values: Seconds for phase figures, a
+	// number of VMs for count, the Outcome for outcome, the workload
+	// figure in Unit.
+	A    any    `json:"a,omitempty"`
+	B    any    `json:"b,omitempty"`
+	Unit string `json:"unit,omitempty"`
 	// Change is in percent of A; absent when A was 0.
 	Change  float64 `json:"changePercent,omitempty"`
-	Limit   float64 `json:"limitPercent"`
+	Limit   float64 `json:"limitPercent,omitempty"`
 	Message string  `json:"message"`
 }
 
@@ -118,6 +160,7 @@ func Compare(a, b *Run) *Comparison {
 		s.A, s.B = dashIfEmpty(s.A), dashIfEmpty(s.B)
 	}
 	pa, pb := phaseMap(a), phaseMap(b)
+	c.A.Error, c.B.Error = a.Error, b.Error
 	for _, p := range event.Phases {
 		ch := PhaseChange{Phase: p, A: pa[p], B: pb[p]}
 		if ch.A == nil && ch.B == nil {
@@ -182,14 +225,58 @@ func ParseLimits(values []string) (Limits, error) {
 	return l, nil
 }
 
-// Check records in c.Regressions every phase figure that B has slower
-// than A by more than its limit (and by more than MinRegression), and
-// returns them.
-func (c *Comparison) Check(limits Limits) []Regression {
+// Gate says what Check lets pass.
+type Gate struct {
+	// Slower limits the phase figures (--fail-if-slower); nil: they are
+	// not checked.
+	Slower Limits
+	// Worse limits the workload figures whose better direction is known
+	// (--fail-if-worse), in percent; nil: they are not checked.
+	Worse *float64
+}
+
+// Check records in c.Regressions, and returns, what B did worse than A
+// beyond g: with any limit set, B not succeeding (whatever A did: a
+// failed run never passes a gate); with Slower, a phase of A that fewer
+// of B's VMs reached (or more missed, or B has no figures for), and
+// every phase figure of B slower than A's by more than its limit (and by
+// more than MinRegression); with Worse, B's results run failing, a
+// workload figure of A that B lacks, and every figure that got worse by
+// more than Worse percent. Figures absent from B are never taken as
+// fast: a run that failed before measuring anything is a regression,
+// not a pass.
+func (c *Comparison) Check(g Gate) []Regression {
 	c.Regressions = nil
+	if g.Slower == nil && g.Worse == nil {
+		return nil
+	}
+	add := func(r Regression) { c.Regressions = append(c.Regressions, r) }
+	if c.B.Outcome != Succeeded {
+		add(Regression{Reason: "outcome", Figure: "outcome", A: c.A.Outcome, B: c.B.Outcome,
+			Message: fmt.Sprintf("outcome: %s -> %s%s", c.A.Outcome, c.B.Outcome, parenthesized(c.B.Error))})
+	}
+	if g.Slower != nil {
+		c.checkPhases(g.Slower, add)
+	}
+	if g.Worse != nil {
+		c.checkResults(*g.Worse, add)
+	}
+	return c.Regressions
+}
+
+func (c *Comparison) checkPhases(limits Limits, add func(Regression)) {
 	for _, ph := range c.Phases {
-		if ph.A == nil || ph.B == nil {
+		if ph.A == nil {
+			continue // a step only B has (more waited for) is no regression
+		}
+		if ph.B == nil {
+			add(Regression{Reason: "count", Phase: ph.Phase, Figure: "count", A: ph.A.Count, B: 0, Unit: "VMs",
+				Message: fmt.Sprintf("%s count: %d -> 0 VMs (B has no figures for it)", ph.Phase, ph.A.Count)})
 			continue
+		}
+		if ph.B.Count < ph.A.Count || ph.B.Missing > ph.A.Missing {
+			add(Regression{Reason: "count", Phase: ph.Phase, Figure: "count", A: ph.A.Count, B: ph.B.Count, Unit: "VMs",
+				Message: fmt.Sprintf("%s count: %d -> %d VMs (missing %d -> %d)", ph.Phase, ph.A.Count, ph.B.Count, ph.A.Missing, ph.B.Missing)})
 		}
 		for _, f := range Figures {
 			limit, ok := limits[f]
@@ -209,10 +296,16 @@ func (c *Comparison) Check(limits Limits) []Regression {
 			if !ok {
 				msg = fmt.Sprintf("%s %s: %s -> %s (limit %+.1f%%)", ph.Phase, f, va, vb, limit)
 			}
-			c.Regressions = append(c.Regressions, Regression{Phase: ph.Phase, Figure: f, A: va, B: vb, Change: pct, Limit: limit, Message: msg})
+			add(Regression{Reason: "slower", Phase: ph.Phase, Figure: f, A: va, B: vb, Unit: "s", Change: pct, Limit: limit, Message: msg})
 		}
 	}
-	return c.Regressions
+}
+
+func parenthesized(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
 }
 
 // percent is the change from a to b in percent of a; false from 0 to
@@ -228,10 +321,10 @@ func refOf(r *Run) RunRef {
 	return RunRef{ID: r.ID, Start: r.Start, Outcome: r.Outcome, VMs: r.VMCount, Ready: r.ReadyCount}
 }
 
-func phaseMap(r *Run) map[string]*Stats {
-	m := map[string]*Stats{}
+func phaseMap(r *Run) map[string]*PhaseStats {
+	m := map[string]*PhaseStats{}
 	for i := range r.Phases {
-		m[r.Phases[i].Phase] = &r.Phases[i].Stats
+		m[r.Phases[i].Phase] = &r.Phases[i]
 	}
 	return m
 }
