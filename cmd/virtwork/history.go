@@ -23,7 +23,7 @@ import (
 type historyCmd struct {
 	List    historyListCmd    `cmd:"" default:"withargs" help:"List recorded runs, newest first (the default)."`
 	Show    historyShowCmd    `cmd:"" help:"Show one run: settings, outcome, readiness latencies, VMs and objects."`
-	Compare historyCompareCmd `cmd:"" help:"Compare two runs: settings side by side, per-phase figures and their change; --fail-if-slower gates on a regression."`
+	Compare historyCompareCmd `cmd:"" help:"Compare two runs: settings side by side, per-phase and workload figures and their change; --fail-if-slower and --fail-if-worse gate on a regression."`
 	Report  historyReportCmd  `cmd:"" help:"Write a self-contained HTML report of one or more runs, with plots."`
 	Prune   historyPruneCmd   `cmd:"" help:"Delete the runs that started longer ago than --older-than."`
 }
