@@ -68,15 +68,23 @@ func unitOf(name string) string {
 // apply or destroy of that instance, i.e. while r's VMs ran, the last
 // look being the most settled. nil when there is none.
 func (db *DB) ResultsOf(r *Run) (*Run, error) {
-	if r.Command == CommandResults {
-		return r, nil
-	}
-	if r.Command != "apply" || r.DryRun {
-		return nil, nil
+	if r.Command == CommandResults || r.Command != "apply" || r.DryRun {
+		return resultsIn(nil, r), nil
 	}
 	runs, err := db.List(Filter{Namespace: r.Namespace, Name: r.Name})
 	if err != nil {
 		return nil, err
+	}
+	return resultsIn(runs, r), nil
+}
+
+// resultsIn is ResultsOf over runs, the history newest first.
+func resultsIn(runs []*Run, r *Run) *Run {
+	if r.Command == CommandResults {
+		return r
+	}
+	if r.Command != "apply" || r.DryRun {
+		return nil
 	}
 	var found *Run
 	for i := len(runs) - 1; i >= 0; i-- { // oldest first; ids sort by start
@@ -91,7 +99,7 @@ func (db *DB) ResultsOf(r *Run) (*Run, error) {
 			found = o
 		}
 	}
-	return found, nil
+	return found
 }
 
 // CommandResults is the command of the runs PutResults records.
@@ -246,14 +254,14 @@ func FormatValue(v float64, unit string) string {
 // figures recorded for each (see ResultsOf).
 func (db *DB) Compare(a, b *Run) (*Comparison, error) {
 	c := Compare(a, b)
-	ra, err := db.ResultsOf(a)
-	if err != nil {
-		return nil, err
+	var runs []*Run
+	if a.Command == "apply" || b.Command == "apply" {
+		var err error
+		if runs, err = db.List(Filter{}); err != nil { // once for both
+			return nil, err
+		}
 	}
-	rb, err := db.ResultsOf(b)
-	if err != nil {
-		return nil, err
-	}
+	ra, rb := resultsIn(runs, a), resultsIn(runs, b)
 	if ra != nil || rb != nil {
 		c.AddResults(ra, rb)
 	}
