@@ -244,7 +244,7 @@ func Apply(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstructur
 				targets = append(targets, id)
 			}
 		}
-		w = e.startWaiter(ctx, opts.WaitFor, targets, pruned.accepted)
+		w = e.startWaiter(ctx, opts.WaitFor, targets, pruned.accepted, false)
 		defer w.stop()
 	}
 

@@ -111,7 +111,7 @@ func Destroy(ctx context.Context, kc *kube.Client, opts DestroyOptions, sink eve
 	// NotFound in the first LIST.
 	var w *waiter
 	if len(res.accepted) > 0 {
-		w = e.startWaiter(ctx, kvstatus.WaitForReady, nil, res.accepted)
+		w = e.startWaiter(ctx, kvstatus.WaitForReady, nil, res.accepted, false)
 		defer w.stop()
 	}
 	timedOut := false

@@ -78,6 +78,16 @@ func (e *engine) statusSet(ctx context.Context, objs []*unstructured.Unstructure
 			}
 		}
 	}
+	if opts.Selector != nil && len(ids) == 0 {
+		// As an empty -f or -k: a typo must not pass a gate as "0
+		// objects, all ready". Nothing to wait for either: the live
+		// objects a selector would match later are unknown (give the
+		// set, -f or -k, to wait for objects not applied yet).
+		if len(objs) > 0 {
+			return nil, exists, bad, fmt.Errorf("--selector %q matches none of the set's %d objects: check the labels in the files", opts.Selector, len(objs))
+		}
+		return nil, exists, bad, fmt.Errorf("--selector %q matches no VirtualMachine, Secret or Service in namespace %s: check the labels (kubectl get vm,secret,service -n %s --show-labels), or give the set with -f or -k to wait for objects not applied yet", opts.Selector, inv.Namespace, inv.Namespace)
+	}
 	return ids, exists, bad, nil
 }
 
@@ -221,7 +231,7 @@ func WaitStatus(ctx context.Context, kc *kube.Client, objs []*unstructured.Unstr
 		Command: event.CommandStatus, Name: inv.Name, Namespace: inv.Namespace, InventoryID: inv.ID(),
 		Objects: len(ids), VMs: len(vms), Wait: true,
 	}})
-	w := e.startWaiter(ctx, opts.WaitFor, ids, nil)
+	w := e.startWaiter(ctx, opts.WaitFor, ids, nil, true)
 	defer w.stop()
 	timedOut, err := w.wait(ctx, time.Now().Add(opts.Timeout))
 	if err != nil {

@@ -37,6 +37,8 @@ type target struct {
 	done            bool
 	// vanished: to be applied, but deleted during the wait (done).
 	vanished bool
+	// seen: the wait has seen it exist.
+	seen bool
 }
 
 // waiter follows the status watcher's events for a set of objects from
@@ -52,19 +54,26 @@ type waiter struct {
 	changed chan struct{} // signalled when pending may have dropped
 	err     error         // a fatal watch error
 	synced  bool          // the watch's first LIST has been reported
-	cancel  context.CancelFunc
-	stopped chan struct{}
+	// awaitCreation: objects not there yet are waited for until they
+	// appear (status --wait, of a set someone else applies); otherwise
+	// (apply) an object not found was deleted after its apply.
+	awaitCreation bool
+	cancel        context.CancelFunc
+	stopped       chan struct{}
 }
 
 // startWaiter starts watching ids (objects to apply) and gone (objects to
-// delete), namespace-scoped so that namespace-bound RBAC suffices.
-func (e *engine) startWaiter(ctx context.Context, waitFor kvstatus.WaitFor, ids, gone object.ObjMetadataSet) *waiter {
+// delete), namespace-scoped so that namespace-bound RBAC suffices. With
+// awaitCreation (status --wait), ids need not exist yet: each is waited
+// for until it appears, whatever its kind, and fails fast only if it
+// vanishes after the wait saw it.
+func (e *engine) startWaiter(ctx context.Context, waitFor kvstatus.WaitFor, ids, gone object.ObjMetadataSet, awaitCreation bool) *waiter {
 	ctx, cancel := context.WithCancel(ctx)
-	w := &waiter{e: e, waitFor: waitFor, targets: map[object.ObjMetadata]*target{},
+	w := &waiter{e: e, waitFor: waitFor, targets: map[object.ObjMetadata]*target{}, awaitCreation: awaitCreation,
 		changed: make(chan struct{}, 1), cancel: cancel, stopped: make(chan struct{})}
 	var all object.ObjMetadataSet
 	for _, id := range ids {
-		if watched(id) {
+		if watched(id) || awaitCreation {
 			w.targets[id] = &target{active: true}
 			all = append(all, id)
 		}
@@ -116,9 +125,10 @@ func (w *waiter) signal() {
 
 // resolveMissing settles the targets the watch's first LIST did not
 // report: the watch says nothing about objects that are not there, so
-// objects that a fresh LIST no longer finds are gone (to be deleted) or
-// vanished (applied, then deleted by someone else). (Objects the LIST
-// finds are in the watch too, and their events follow.)
+// objects that a fresh LIST no longer finds are gone (to be deleted),
+// vanished (applied, then deleted by someone else) or, with
+// awaitCreation, not created yet. (Objects the LIST finds are in the
+// watch too, and their events follow.)
 func (w *waiter) resolveMissing(ctx context.Context) {
 	w.mu.Lock()
 	var missing object.ObjMetadataSet
@@ -162,8 +172,16 @@ func (w *waiter) update(rs *pollevent.ResourceStatus, ifUnknown bool) {
 	if rs.Error != nil {
 		st, msg = event.StatusUnknown, rs.Error.Error()
 	}
-	if !t.gone && rs.Status == status.NotFoundStatus {
-		// Applied, then deleted: waiting for it cannot end well.
+	switch {
+	case t.gone:
+	case rs.Status != status.NotFoundStatus:
+		t.seen = true
+	case w.awaitCreation && !t.seen:
+		// Not applied yet (Argo CD or Flux has not synced): wait.
+		msg = "not created yet"
+	default:
+		// Applied (or seen), then deleted: waiting for it cannot end
+		// well.
 		t.vanished, msg = true, "deleted during the wait (by someone else, or with its namespace)"
 	}
 	changed := st != t.status || msg != t.message
@@ -215,6 +233,11 @@ func (e *engine) trackVM(rs *pollevent.ResourceStatus, now time.Time, synced boo
 		_, vm.readyAtFirstSight = conditionTrueSince(rs.Resource, "Ready")
 	}
 	if rs.Resource != nil {
+		if vm.workload == "" && vm.role == "" {
+			// A VM status --wait saw created (by someone else).
+			l := rs.Resource.GetLabels()
+			vm.workload, vm.role = l[WorkloadLabel], l[RoleLabel]
+		}
 		if vm.fromCreation && vm.applied.IsZero() {
 			vm.applied = rs.Resource.GetCreationTimestamp().Time
 		}

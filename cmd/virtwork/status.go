@@ -40,6 +40,15 @@ objects of that set instead, whoever applied them (virtwork, kubectl, Argo CD,
 Flux). Exit status 0 when all are Current, 3 when any failed, 4 when some are
 not Current yet (or gone), 1 when the status could not be read, 130 interrupted.
 
+--wait with -f or -k may start before the set is applied (a pipeline right
+after its push): objects not created yet are waited for until --timeout (then
+exit 4, listing them); one that existed and is deleted during the wait fails
+it at once (3). With --wait the exit status is how the wait ended.
+
+A --selector that matches nothing is refused (exit 1), as an empty -f or -k
+is: a typo must not pass a gate. Without -f or -k it matches live objects only,
+so to wait for objects not applied yet, give the set with -f or -k.
+
 Examples:
   virtwork status
   virtwork status -n perf --name big -o json
@@ -85,13 +94,23 @@ func (c *statusCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	if c.Wait {
-		if err := c.wait(e, kc, set, cfg, opts); err != nil {
-			return err
-		}
-	}
 	ctx, cancel := signalContext()
 	defer cancel()
+	// waited is how the wait ended (3 failed, 4 timed out): the exit
+	// status, whatever the table after it shows.
+	var waited error
+	if c.Wait {
+		if opts.Selector != nil {
+			// Refuse a selection that matches nothing before the
+			// wait is recorded.
+			if _, err := apply.Status(ctx, kc, set.objs, opts); err != nil {
+				return err
+			}
+		}
+		if waited = c.wait(e, kc, set, cfg, opts); waited != nil && !isOutcome(waited) {
+			return waited
+		}
+	}
 	report, err := apply.Status(ctx, kc, set.objs, opts)
 	if err != nil {
 		return err
@@ -105,6 +124,8 @@ func (c *statusCmd) Run(e *env) error {
 	}
 	counts := report.Counts()
 	switch {
+	case c.Wait:
+		return waited
 	case counts[event.StatusFailed] > 0:
 		return exitError{code: apply.ExitFailed}
 	case counts[event.StatusCurrent] < len(report.Objects):
@@ -114,9 +135,9 @@ func (c *statusCmd) Run(e *env) error {
 }
 
 // wait runs status --wait as a recorded run (progress on a terminal with
-// -o text; with -o json only the final report is printed). It returns an
-// error only when the status could not be followed (exit 1 or 130); how
-// the objects ended is for the report that follows.
+// -o text; with -o json only the final report is printed). It returns the
+// run's exit status: how the objects ended (see isOutcome), or why they
+// could not be followed.
 func (c *statusCmd) wait(e *env, kc *kube.Client, set *manifestSet, cfg *config.Config, opts apply.StatusOptions) error {
 	if err := positiveTimeout(c.Timeout); err != nil {
 		return err
@@ -143,14 +164,17 @@ func (c *statusCmd) wait(e *env, kc *kube.Client, set *manifestSet, cfg *config.
 	if c.Output == "json" || e.json {
 		progress.stdout = io.Discard
 	}
-	err = runRecorded(&progress, db, meta, outputFlags{Output: "text"}, func(ctx context.Context, sink event.Sink) (*event.Summary, error) {
+	return runRecorded(&progress, db, meta, outputFlags{Output: "text"}, func(ctx context.Context, sink event.Sink) (*event.Summary, error) {
 		return apply.WaitStatus(ctx, kc, set.objs, opts, sink)
 	})
+}
+
+// isOutcome says whether a wait's error is how the objects ended (failed,
+// timed out), to report with the table, rather than why the status could
+// not be followed (exit 1 or 130).
+func isOutcome(err error) bool {
 	var ex exitError
-	if err != nil && (!errors.As(err, &ex) || ex.code == apply.ExitError || ex.code == apply.ExitInterrupted) {
-		return err
-	}
-	return nil
+	return errors.As(err, &ex) && ex.err == nil && (ex.code == apply.ExitFailed || ex.code == apply.ExitTimeout)
 }
 
 type diffCmd struct {
