@@ -23,7 +23,7 @@ type renderCmd struct {
 	Output    string `name:"output" short:"o" placeholder:"DIR" type:"path" help:"Write one file per object plus a kustomization.yaml into DIR (a kustomize base to commit) instead of a YAML stream on stdout. A previous render in DIR is replaced."`
 	Kustomize string `name:"kustomize" short:"k" placeholder:"DIR" type:"path" help:"Build the kustomization in DIR (e.g. an overlay on a rendered base) in-process and print the result, instead of rendering from the configuration."`
 	Check     bool   `name:"check" help:"Write nothing; compare the render with what -o DIR (or FILE) holds. Exit 0 when the same, 1 with a unified diff when not, 2 on errors."`
-	Against   string `arg:"" optional:"" name:"file" placeholder:"FILE" type:"path" help:"With --check: a committed YAML stream to compare with the render."`
+	Against   string `arg:"" optional:"" name:"file" placeholder:"FILE" type:"path" help:"With --check: a committed YAML stream to compare with the render (- reads it from stdin)."`
 }
 
 func (c *renderCmd) Help() string {
@@ -41,7 +41,9 @@ when anything is wrong.
 
 --check exits 0 when the directory or file holds exactly the render, 1 when it
 differs (the unified diff, from the committed files to the render, is printed:
-files added, removed, changed), 2 when the render or the comparison fails.`
+files added, removed, changed), 2 when the render or the comparison fails,
+also when DIR or FILE does not exist (a wrong path, or nothing committed yet).
+--check - reads the committed stream from stdin.`
 }
 
 func (c *renderCmd) Run(e *env) error {
@@ -73,6 +75,8 @@ func (c *renderCmd) check(e *env) (bool, error) {
 	var text string
 	if c.Output != "" {
 		text, err = manifest.CheckDir(relative(c.Output), objs)
+	} else if c.Against == "-" {
+		text, err = manifest.CheckStream("-", e.stdin, objs)
 	} else {
 		text, err = manifest.CheckFile(relative(c.Against), objs)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -30,8 +31,13 @@ func CheckDir(dir string, objs []*unstructured.Unstructured) (string, error) {
 		names = append(names, f.name)
 	}
 	entries, err := os.ReadDir(dir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("--check %s: %w", dir, err)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// A wrong path, or a render never committed: either way a
+		// diff adding every file would bury the cause.
+		return "", fmt.Errorf("--check -o %s: no such directory: give the committed render (write it with virtwork render -o %s)", dir, dir)
+	case err != nil:
+		return "", fmt.Errorf("--check -o %s: %w", dir, err)
 	}
 	var notes []string
 	for _, e := range entries {
@@ -67,18 +73,35 @@ func CheckDir(dir string, objs []*unstructured.Unstructured) (string, error) {
 }
 
 // CheckFile compares the YAML stream in path with Encode's output for objs
-// and returns a unified diff ("" when they are the same).
+// and returns a unified diff ("" when they are the same). A path that does
+// not exist is an error, as for CheckDir.
 func CheckFile(path string, objs []*unstructured.Unstructured) (string, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return "", fmt.Errorf("--check %s: is a directory: compare a rendered directory with -o %s --check", path, path)
+	}
+	f, err := os.Open(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("--check %s: no such file: give the committed stream (write it with virtwork render > %s)", path, path)
+	case err != nil:
+		return "", fmt.Errorf("--check %s: %w", path, err)
+	}
+	defer f.Close()
+	return CheckStream(path, f, objs)
+}
+
+// CheckStream is CheckFile for a stream read from r (--check - reads
+// stdin), named name in the diff.
+func CheckStream(name string, r io.Reader, objs []*unstructured.Unstructured) (string, error) {
 	var buf bytes.Buffer
 	if err := Encode(&buf, objs); err != nil {
 		return "", err
 	}
-	have, err := os.ReadFile(path)
-	exists := err == nil
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("--check %s: %w", path, err)
+	have, err := io.ReadAll(r)
+	if err != nil {
+		return "", fmt.Errorf("--check %s: %w", name, err)
 	}
-	return unified(path, have, exists, buf.Bytes(), true)
+	return unified(name, have, true, buf.Bytes(), true)
 }
 
 // unified diffs the committed content of path (if it exists) against the
