@@ -8,6 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/virtwork/virtwork/internal/config"
+	"github.com/virtwork/virtwork/internal/names"
+	"github.com/virtwork/virtwork/internal/workload"
 )
 
 // The metrics Service selects every VM of the set on the exporter's port,
@@ -64,4 +66,36 @@ func find(t testing.TB, objs []*unstructured.Unstructured, kind, name string) *u
 	}
 	t.Fatalf("no %s %s in %d objects", kind, name, len(objs))
 	return nil
+}
+
+// Of the built-in workloads only the network server declares no metrics:
+// its VMs, and no others, carry the annotation that tells results they
+// report with guest figures alone, each VM its own copy of it.
+func TestGuestFiguresAnnotation(t *testing.T) {
+	ws, err := workload.Load(workload.LoadOptions{Input: workload.Input{Namespace: "perf"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vms := byKind(mustRender(t, &config.Config{Namespace: "perf", VMCount: 2}, ws), "VirtualMachine")
+	annotated := map[string]bool{}
+	for _, vm := range vms {
+		if v, ok := vm.GetAnnotations()[names.AnnotationFigures]; ok {
+			annotated[vm.GetName()] = v == names.FiguresGuest
+		}
+	}
+	if len(annotated) != 2 || !annotated["network-server-1"] || !annotated["network-server-2"] {
+		t.Errorf("annotated %v, want network-server-1 and -2 with %q only", annotated, names.FiguresGuest)
+	}
+	for _, vm := range vms {
+		if vm.GetName() == "network-server-1" {
+			if err := unstructured.SetNestedField(vm.Object, "changed", "metadata", "annotations", names.AnnotationFigures); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, vm := range vms {
+		if vm.GetName() == "network-server-2" && vm.GetAnnotations()[names.AnnotationFigures] != names.FiguresGuest {
+			t.Error("changing one server's annotations changed the other's")
+		}
+	}
 }

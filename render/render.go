@@ -457,9 +457,13 @@ func subdomain(w workload.Workload, role string) string {
 // The copies share with the template every subtree that holds no name:
 // the domain, networks, the root and cloud-init volumes, the DataVolume
 // specs. Each VM has its own maps along the paths to its names and its
-// own metadata (labels included), so setting metadata is safe; anything
-// below spec must be deep-copied before it is changed. Sharing keeps
-// rendering 10,000 VMs well below the time it takes to encode them.
+// own metadata (labels and annotations included), so setting metadata is
+// safe; anything below spec must be deep-copied before it is changed.
+// Sharing keeps rendering 10,000 VMs well below the time it takes to
+// encode them.
+//
+// A role that declares no metrics gets names.AnnotationFigures, so that
+// results knows its VMs report with their guest figures alone.
 func (r *renderer) vms(w workload.Workload, role workload.Role, roleName, secret string, res resolved) ([]*unstructured.Unstructured, error) {
 	disks := role.DataDisks
 	for _, d := range disks {
@@ -477,6 +481,16 @@ func (r *renderer) vms(w workload.Workload, role workload.Role, roleName, secret
 	}
 	if err := r.shape(tmpl, w, role, disks); err != nil {
 		return nil, fmt.Errorf("render: workload %s role %s: %w", w.Name, role.Name, err)
+	}
+	if len(role.Metrics) == 0 {
+		meta := tmpl.Object["metadata"].(map[string]any)
+		annotations, _ := meta["annotations"].(map[string]any)
+		annotations = maps.Clone(annotations)
+		if annotations == nil {
+			annotations = map[string]any{}
+		}
+		annotations[names.AnnotationFigures] = names.FiguresGuest
+		meta["annotations"] = annotations
 	}
 	out := make([]*unstructured.Unstructured, res.count)
 	for i := range out {
@@ -506,6 +520,9 @@ func stamp(tmpl *unstructured.Unstructured, name string, disks []workload.DataDi
 	meta := maps.Clone(tmeta)
 	meta["name"] = name
 	meta["labels"] = maps.Clone(tmeta["labels"].(map[string]any))
+	if a, ok := tmeta["annotations"].(map[string]any); ok {
+		meta["annotations"] = maps.Clone(a)
+	}
 	vm := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": tmpl.Object["apiVersion"],
 		"kind":       tmpl.Object["kind"],

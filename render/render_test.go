@@ -563,7 +563,7 @@ func TestStampedCopiesAreIndependentWhereItMatters(t *testing.T) {
 	if err := unstructured.SetNestedField(vms[0].Object, "z", "spec", "template", "metadata", "labels", "x"); err != nil {
 		t.Fatal(err)
 	}
-	if vms[1].GetLabels()["x"] != "" || vms[1].GetAnnotations() != nil {
+	if vms[1].GetLabels()["x"] != "" || vms[1].GetAnnotations()["a"] != "" {
 		t.Error("setting one VM's metadata changed another's")
 	}
 	if l, _, _ := unstructured.NestedStringMap(vms[1].Object, "spec", "template", "metadata", "labels"); l["x"] != "" {

@@ -24,7 +24,9 @@ var virtualMachines = schema.GroupVersionResource{Group: "kubevirt.io", Version:
 var ErrNoInstance = fmt.Errorf("no such instance")
 
 // Expected returns the VMs recorded in the inventory of instance name in
-// namespace, with their workload and role from their labels, ordered by
+// namespace, with their workload and role from their labels and whether
+// they serve guest figures only from their annotation (as render set
+// them), ordered by
 // workload, role and index. A VM in the inventory but not in the cluster
 // is kept (it will be reported as not answering) under workload "?".
 func Expected(ctx context.Context, dyn dynamic.Interface, namespace, name string) ([]VM, error) {
@@ -46,9 +48,9 @@ func Expected(ctx context.Context, dyn dynamic.Interface, namespace, name string
 	if err != nil {
 		return nil, fmt.Errorf("listing VirtualMachines in %s: %w", namespace, err)
 	}
-	labels := make(map[string]map[string]string, len(live))
+	byName := make(map[string]*unstructured.Unstructured, len(live))
 	for i := range live {
-		labels[live[i].GetName()] = live[i].GetLabels()
+		byName[live[i].GetName()] = &live[i]
 	}
 	var vms []VM
 	for _, o := range objs {
@@ -56,8 +58,10 @@ func Expected(ctx context.Context, dyn dynamic.Interface, namespace, name string
 			continue
 		}
 		vm := VM{Name: o.Name, Workload: "?"}
-		if l, ok := labels[o.Name]; ok {
+		if u, ok := byName[o.Name]; ok {
+			l := u.GetLabels()
 			vm.Workload, vm.Role = l[names.LabelComponent], l[names.LabelRole]
+			vm.GuestOnly = u.GetAnnotations()[names.AnnotationFigures] == names.FiguresGuest
 		}
 		vms = append(vms, vm)
 	}

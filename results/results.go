@@ -40,6 +40,10 @@ type VM struct {
 	Name     string `json:"name"`
 	Workload string `json:"workload"`
 	Role     string `json:"role,omitempty"` // empty for single-role workloads
+	// GuestOnly: the VM's role declares no metrics and runs no tool that
+	// writes any (the network server; names.AnnotationFigures), so its
+	// exporter answering with the guest figures is all it reports.
+	GuestOnly bool `json:"guestOnly,omitempty"`
 }
 
 // Reading is what was learned about one VM's figures.
@@ -121,20 +125,14 @@ func evaluateGroup(now time.Time, workload, role string, vms []VM, readings map[
 		r := readings[name]
 		return r, split(workload, r.Samples)
 	}
-	// A role none of whose answering VMs writes workload figures only
-	// serves (the network server): its exporters answering is all it can
-	// report.
-	answered, withFigures := 0, 0
+	// Whether a role writes figures is what its VMs say they were
+	// rendered to do, never what the exporters serve now: before the
+	// tool's first run ends, every exporter of any role serves guest
+	// figures only.
+	g.GuestOnly = len(vms) > 0
 	for _, vm := range vms {
-		r, f := look(vm.Name)
-		if r.Err == nil {
-			answered++
-			if len(f.has) > 0 {
-				withFigures++
-			}
-		}
+		g.GuestOnly = g.GuestOnly && vm.GuestOnly
 	}
-	g.GuestOnly = answered > 0 && withFigures == 0
 
 	var newest float64
 	var reporting []vmFigures
@@ -147,7 +145,7 @@ func evaluateGroup(now time.Time, workload, role string, vms []VM, readings map[
 			problem(Missing, "no answer: %v", r.Err)
 			continue
 		}
-		if g.GuestOnly {
+		if vm.GuestOnly {
 			g.Reporting++
 			continue
 		}

@@ -132,3 +132,51 @@ func TestNoFiguresYet(t *testing.T) {
 		t.Errorf("problems %+v, want db-1 missing with no figures yet", p)
 	}
 }
+
+// guestFigures is what an exporter serves before any run of the workload's
+// tool has ended: its own guest figures only (label vm, no workload).
+func guestFigures(vm string) Reading {
+	return Reading{Samples: []Sample{
+		{Name: "virtwork_guest_cpus", Labels: map[string]string{labelVM: vm}, Value: 2},
+		{Name: "virtwork_guest_load1", Labels: map[string]string{labelVM: vm}, Value: 0.5},
+	}}
+}
+
+// Every cpu VM's exporter answers, but stress-ng's first 60 s run has not
+// ended on any of them: no VM reports yet (exit 4), however many answer.
+func TestAnsweringWithoutFiguresIsMissing(t *testing.T) {
+	vms := []VM{{Name: "cpu-1", Workload: "cpu"}, {Name: "cpu-2", Workload: "cpu"}}
+	r := &Report{Groups: Evaluate(time.Now(), vms, map[string]Reading{"cpu-1": guestFigures("cpu-1"), "cpu-2": guestFigures("cpu-2")})}
+	g := r.Groups[0]
+	if g.Reporting != 0 || g.GuestOnly || len(g.Problems) != 2 {
+		t.Errorf("cpu: %+v, want 0 of 2 reporting, both missing", g)
+	}
+	for _, p := range g.Problems {
+		if p.Status != Missing || !strings.HasPrefix(p.Reason, "no figures yet") {
+			t.Errorf("%s: %s %q, want missing: no figures yet", p.VM, p.Status, p.Reason)
+		}
+	}
+	if r.AllReported() || r.ExitCode() != ExitMissing {
+		t.Errorf("AllReported %v, exit %d; want false and %d", r.AllReported(), r.ExitCode(), ExitMissing)
+	}
+}
+
+// A role rendered to serve guest figures only (the network server)
+// reports when its exporter answers, and is missing when it does not.
+func TestGuestOnlyRoleReportsByAnswering(t *testing.T) {
+	vms := []VM{
+		{Name: "network-server-1", Workload: "network", Role: "server", GuestOnly: true},
+		{Name: "network-server-2", Workload: "network", Role: "server", GuestOnly: true},
+	}
+	r := &Report{Groups: Evaluate(time.Now(), vms, map[string]Reading{
+		"network-server-1": guestFigures("network-server-1"),
+		"network-server-2": {Err: context.DeadlineExceeded},
+	})}
+	g := r.Groups[0]
+	if !g.GuestOnly || g.Reporting != 1 || len(g.Problems) != 1 || g.Problems[0].VM != "network-server-2" || g.Problems[0].Status != Missing {
+		t.Errorf("network server: %+v, want server-1 reporting, server-2 missing", g)
+	}
+	if r.ExitCode() != ExitMissing {
+		t.Errorf("exit %d, want %d", r.ExitCode(), ExitMissing)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/virtwork/virtwork/internal/kubevirtsim"
 	"github.com/virtwork/virtwork/internal/netnstest"
 	"github.com/virtwork/virtwork/internal/testcluster"
+	"github.com/virtwork/virtwork/results"
 )
 
 // cpuFigures is a cpu VM's metrics file as the guest runner writes it.
@@ -55,11 +57,22 @@ func TestApplyWaitForResults(t *testing.T) {
 		return code, out.String(), errOut.String()
 	}
 
-	// The exporters: cpu-1 reports at once; cpu-2 answers without figures
-	// until its tool's first run ends.
+	// The exporters answer with their guest figures only until the tool's
+	// first run ends: here 3 s after the first read (60 s in a guest).
 	var mu sync.Mutex
-	byAddr := map[string]string{netns.Addrs[0].String(): cpuFigures("cpu-1", 1000, time.Now()), netns.Addrs[1].String(): ""}
+	var reported time.Time
+	var firstRead sync.Once
+	byAddr := map[string]string{netns.Addrs[0].String(): guestFigures("cpu-1"), netns.Addrs[1].String(): guestFigures("cpu-2")}
 	netns.Serve(t, 9100, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		firstRead.Do(func() {
+			time.AfterFunc(3*time.Second, func() {
+				mu.Lock()
+				defer mu.Unlock()
+				reported = time.Now()
+				byAddr[netns.Addrs[0].String()] = cpuFigures("cpu-1", 1000, reported)
+				byAddr[netns.Addrs[1].String()] = cpuFigures("cpu-2", 3000, reported)
+			})
+		})
 		mu.Lock()
 		defer mu.Unlock()
 		_, _ = io.WriteString(w, byAddr[netnstest.LocalAddr(r)])
@@ -82,13 +95,6 @@ func TestApplyWaitForResults(t *testing.T) {
 			}
 		}
 	}()
-	var reported time.Time
-	time.AfterFunc(4*time.Second, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		reported = time.Now()
-		byAddr[netns.Addrs[1].String()] = cpuFigures("cpu-2", 3000, reported)
-	})
 
 	code, out, stderr := env("apply", "-n", ns, "--workloads", "cpu", "--vm-count", "2", "--wait-for", "results", "--timeout", "60s", "-o", "text")
 	if code != 0 {
@@ -96,7 +102,7 @@ func TestApplyWaitForResults(t *testing.T) {
 	}
 	mu.Lock()
 	if reported.IsZero() {
-		t.Error("apply returned before cpu-2 reported its first figures")
+		t.Error("apply returned before the VMs reported their first figures")
 	}
 	mu.Unlock()
 	for _, want := range []string{"cpu: 2 of 2 VMs reporting", "virtwork_stress_bogo_ops_per_second{stressor=cpu}"} {
@@ -126,16 +132,36 @@ func TestApplyWaitForResults(t *testing.T) {
 	}
 
 	// cpu-2's exporter stops answering with figures: results exits 4 and
-	// says why; apply --wait-for results times out with 4.
+	// says why; apply --wait-for results times out with 4, and with -o
+	// json its last line is the results.
 	mu.Lock()
-	byAddr[netns.Addrs[1].String()] = ""
+	byAddr[netns.Addrs[1].String()] = guestFigures("cpu-2")
 	mu.Unlock()
 	code, out, _ = env("results", "-n", ns)
 	if code != 4 || !strings.Contains(out, "cpu-2 MISSING: no figures yet") {
 		t.Errorf("results: exit %d, want 4 and cpu-2 missing:\n%s", code, out)
 	}
-	code, _, stderr = env("apply", "-n", ns, "--workloads", "cpu", "--vm-count", "2", "--wait-for", "results", "--timeout", "5s")
+	code, out, stderr = env("apply", "-n", ns, "--workloads", "cpu", "--vm-count", "2", "--wait-for", "results", "--timeout", "5s", "-o", "json")
 	if code != 4 || !strings.Contains(stderr, "not every VM reported its first figures within --timeout 5s (1 missing)") {
 		t.Errorf("apply: exit %d, want 4 and why:\n%s", code, stderr)
 	}
+	var shown *results.Report
+	for _, line := range strings.Split(out, "\n") {
+		var ev struct {
+			Type    string          `json:"type"`
+			Results *results.Report `json:"results"`
+		}
+		if json.Unmarshal([]byte(line), &ev) == nil && ev.Type == "results" {
+			shown = ev.Results
+		}
+	}
+	if shown == nil || len(shown.Groups) != 1 || shown.Groups[0].Reporting != 1 || len(shown.Groups[0].Problems) != 1 || shown.Groups[0].Problems[0].VM != "cpu-2" {
+		t.Errorf("apply -o json: results %+v, want a results event with cpu-1 reporting and cpu-2 missing:\n%s", shown, out)
+	}
+}
+
+// guestFigures is what a VM's exporter serves before the tool's first run
+// ends: its own figures of the guest, labelled vm only.
+func guestFigures(vm string) string {
+	return fmt.Sprintf("virtwork_guest_cpus{vm=%q} 2\nvirtwork_guest_load1{vm=%q} 0.5\n", vm, vm)
 }

@@ -232,11 +232,15 @@ func (c *applyCmd) waitForResults(e *env, db *history.DB, kc *kube.Client, names
 	report, err := waitForFigures(wctx, looker, 2*time.Second)
 	if report != nil {
 		format, _ := printer.ParseFormat(c.Output)
-		if format != printer.JSON {
+		var perr error
+		if format == printer.JSON {
+			perr = printer.ResultsEvent(e.stdout, report)
+		} else {
 			fmt.Fprintln(e.stdout)
-			if perr := printer.Results(e.stdout, report, format); perr != nil {
-				return perr
-			}
+			perr = printer.Results(e.stdout, report, format)
+		}
+		if perr != nil {
+			return perr
 		}
 		recordResults(e, db, kc, c.Name, report)
 	}

@@ -16,3 +16,14 @@ const (
 	// AppName is the value of LabelName and LabelManagedBy.
 	AppName = "virtwork"
 )
+
+// AnnotationFigures on a VirtualMachine says which figures its exporter
+// serves, as its role declares them: FiguresGuest for a role that declares
+// no metrics of its own and so runs no tool that writes any (the network
+// server), whose VMs report by answering with their guest figures. Absent,
+// the VM writes its workload's figures. results reads it, so that it never
+// has to guess from what the exporters happen to serve.
+const (
+	AnnotationFigures = "virtwork/figures"
+	FiguresGuest      = "guest"
+)

@@ -12,6 +12,22 @@ import (
 	"github.com/virtwork/virtwork/results"
 )
 
+// ResultsEvent prints r as one more line of apply's -o json event stream
+// (apply --wait-for results), after the summary:
+// {"time": ..., "type": "results", "results": <the report as 'results -o json' prints it>}.
+func ResultsEvent(w io.Writer, r *results.Report) error {
+	b, err := json.Marshal(struct {
+		Time    time.Time       `json:"time"`
+		Type    string          `json:"type"`
+		Results *results.Report `json:"results"`
+	}{r.At, "results", r})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
 // Results prints a results report: per workload role a header line, a
 // table of figures and the VMs that do not report; or JSON.
 func Results(w io.Writer, r *results.Report, format Format) error {
