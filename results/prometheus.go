@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -68,6 +69,10 @@ func (p *Prometheus) Read(ctx context.Context, vms []VM) (map[string]Reading, ti
 		{promql: fmt.Sprintf(`avg_over_time({__name__=~"virtwork_.+",__name__!~"virtwork_(workload|guest|exporter)_.+",%s,workload!=""}[%s])`, ns, window), average: true},
 		// Did the failures counter rise?
 		{promql: fmt.Sprintf(`increase(virtwork_workload_run_failures_total{%s}[%s]) > 0`, ns, window), rose: true},
+		// Did the exporter answer? Its guest figures (label vm only) are
+		// all a VM that runs no tool serves (the network server), and
+		// all any VM serves before its tool's first run ends.
+		{promql: fmt.Sprintf(`last_over_time(virtwork_guest_cpus{%s}[%s])`, ns, window)},
 	}
 	out := map[string]Reading{}
 	for _, query := range queries {
@@ -174,15 +179,28 @@ func (p *Prometheus) client() (api.Client, error) {
 	}
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.TLSClientConfig = tlsConfig
-	var rt http.RoundTripper = base
-	rt = &queryRoundTripper{next: rt, token: p.Token, namespace: p.Namespace, tenancy: p.Tenancy}
-	return api.NewClient(api.Config{Address: p.URL, RoundTripper: rt})
+	rt := &queryRoundTripper{next: base, origin: origin(u), token: p.Token, namespace: p.Namespace, tenancy: p.Tenancy}
+	client := &http.Client{Transport: rt, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		if p.Token != "" && origin(req.URL) != rt.origin {
+			return fmt.Errorf("redirected to %s, not the scheme and host of --prometheus: the token goes to no other (give --prometheus that URL if it is the right one)", req.URL.Redacted())
+		}
+		return nil
+	}}
+	return api.NewClient(api.Config{Address: p.URL, Client: client})
 }
 
-// queryRoundTripper adds the bearer token and, for the tenancy port, the
-// namespace parameter to every request.
+// origin is a URL's scheme and host (with the port): where a token may go.
+func origin(u *url.URL) string { return u.Scheme + "://" + u.Host }
+
+// queryRoundTripper adds the bearer token to every request to origin
+// (only there: the token may be the user's cluster credential) and, for
+// the tenancy port, the namespace parameter.
 type queryRoundTripper struct {
 	next      http.RoundTripper
+	origin    string
 	token     string
 	namespace string
 	tenancy   bool
@@ -190,7 +208,7 @@ type queryRoundTripper struct {
 
 func (q *queryRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	req = req.Clone(req.Context())
-	if q.token != "" {
+	if q.token != "" && origin(req.URL) == q.origin {
 		req.Header.Set("Authorization", "Bearer "+q.token)
 	}
 	if q.tenancy {

@@ -95,6 +95,9 @@ func TestPrometheus(t *testing.T) {
 			"# TYPE virtwork_stress_bogo_ops_per_second gauge\nvirtwork_stress_bogo_ops_per_second{LABELS,stressor=\"cpu\"} 1000\n")))
 		targets = append(targets, fmt.Sprintf("%q", loopbackExporter(t, dirs[vm], vm)))
 	}
+	// The network server runs no tool: its exporter serves guest figures
+	// only.
+	targets = append(targets, fmt.Sprintf("%q", loopbackExporter(t, t.TempDir(), "network-server-1")))
 	port := freePort(t)
 	dir := t.TempDir()
 	config := fmt.Sprintf(`global: {scrape_interval: 200ms, scrape_timeout: 150ms}
@@ -132,7 +135,8 @@ scrape_configs:
 	}))
 	t.Cleanup(tenancy.Close)
 
-	vms := []results.VM{{Name: "cpu-1", Workload: "cpu"}, {Name: "cpu-2", Workload: "cpu"}, {Name: "cpu-3", Workload: "cpu"}}
+	vms := []results.VM{{Name: "cpu-1", Workload: "cpu"}, {Name: "cpu-2", Workload: "cpu"}, {Name: "cpu-3", Workload: "cpu"},
+		{Name: "network-server-1", Workload: "network", Role: "server", GuestOnly: true}}
 	source := &results.Prometheus{URL: tenancy.URL, Namespace: ns, Since: time.Minute, Token: "s3cret", Tenancy: true, Timeout: 5 * time.Second}
 	read := func() map[string]results.Reading {
 		t.Helper()
@@ -171,8 +175,11 @@ scrape_configs:
 
 	readings = read()
 	groups := results.Evaluate(time.Now(), vms, readings)
-	if len(groups) != 1 {
+	if len(groups) != 2 {
 		t.Fatalf("groups %+v", groups)
+	}
+	if s := groups[1]; readings["network-server-1"].Err != nil || s.Reporting != 1 || len(s.Problems) != 0 {
+		t.Errorf("network server: %+v (%v), want reporting from its guest figures", s, readings["network-server-1"].Err)
 	}
 	g := groups[0]
 	problems := map[string]string{}
@@ -215,5 +222,37 @@ func TestClusterTokenOnlyOverHTTPSOrLoopback(t *testing.T) {
 		if got := results.MaySendClusterToken(raw); got != want {
 			t.Errorf("MaySendClusterToken(%q) = %v, want %v", raw, got, want)
 		}
+	}
+}
+
+// A Prometheus that redirects elsewhere (another host here: 127.0.0.2)
+// must not get the token sent on: the token is for the URL given.
+func TestPrometheusTokenStaysWithItsHost(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("no 127.0.0.2 on this machine: %v", err)
+	}
+	got := make(chan string, 8)
+	elsewhere := &httptest.Server{Listener: l, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("Authorization")
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[]}}`))
+	})}}
+	elsewhere.Start()
+	defer elsewhere.Close()
+	first := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.Path+"?"+r.URL.RawQuery, http.StatusTemporaryRedirect)
+	}))
+	defer first.Close()
+	p := &results.Prometheus{URL: first.URL, Namespace: "ns", Since: time.Minute, Token: "CLUSTER-TOKEN", Insecure: true}
+	_, _, err = p.Read(context.Background(), []results.VM{{Name: "cpu-1", Workload: "cpu"}})
+	close(got)
+	for auth := range got {
+		if auth != "" {
+			t.Errorf("%s got Authorization %q, want no token", elsewhere.URL, auth)
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "redirect") {
+		t.Errorf("Read: %v, want an error about the redirect", err)
 	}
 }
