@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/dynamic"
+
+	"github.com/virtwork/virtwork/internal/kube"
 )
 
 // Source reads the figures of vms; the time is when they were read.
@@ -24,20 +26,27 @@ type Looker struct {
 	// in the report.
 	SourceName string
 	Since      string
+	// Host is the API server's URL, which errors reaching it name.
+	Host string
 
 	failures map[string]float64
 }
 
 // Look reads the expected VMs from the inventory, reads their figures and
-// judges them.
+// judges them. Errors from the API server come worded as apply's
+// (kube.Explain): unreachable, no permission, bad credentials; Prometheus's
+// are its own.
 func (l *Looker) Look(ctx context.Context) (*Report, error) {
 	vms, err := Expected(ctx, l.Dynamic, l.Namespace, l.Name)
 	if err != nil {
-		return nil, err
+		return nil, kube.Explain(err, l.Host)
 	}
 	readings, at, err := l.Source.Read(ctx, vms)
+	if _, direct := l.Source.(*Direct); err != nil && direct {
+		return nil, kube.Explain(err, l.Host)
+	}
 	if err != nil {
-		return nil, err
+		return nil, err // Prometheus's, not the API server's
 	}
 	l.remember(vms, readings)
 	return &Report{

@@ -34,7 +34,7 @@ type resultsFlags struct {
 
 // looker builds the results Looker for the instance.
 func (f resultsFlags) looker(kc *kube.Client, namespace, name string) (*results.Looker, error) {
-	l := &results.Looker{Dynamic: kc.Dynamic, Namespace: namespace, Name: name, SourceName: "direct"}
+	l := &results.Looker{Dynamic: kc.Dynamic, Namespace: namespace, Name: name, SourceName: "direct", Host: kc.Host()}
 	if f.Prometheus == "" {
 		if f.VMTimeout <= 0 {
 			return nil, fmt.Errorf("--vm-timeout %s: must be more than 0", f.VMTimeout)
