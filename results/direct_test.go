@@ -100,15 +100,10 @@ func resultsReader(t testing.TB, c *testcluster.Cluster, ns string) (kubernetes.
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Narrow the admin role to what results needs.
+	// Narrow the admin role to what results says it needs.
 	role := &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: "reader-namespace-admin", Namespace: ns},
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}},
-			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}},
-			{APIGroups: []string{""}, Resources: []string{"pods/proxy"}, Verbs: []string{"get"}},
-			{APIGroups: []string{"kubevirt.io"}, Resources: []string{"virtualmachines", "virtualmachineinstances"}, Verbs: []string{"list"}},
-		},
+		Rules:      results.Rules(true),
 	}
 	if _, err := cs.RbacV1().Roles(ns).Update(context.Background(), role, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)

@@ -99,9 +99,10 @@ report are listed with the reason: no answer, figures stale (older than three
 of the workload's intervals), or the tool failing (its last run failed).
 
 By default each VM's exporter (port 9100) is read through the API server's proxy
-to the VM's virt-launcher pod, so RBAC on the namespace is enough (get on
-pods/proxy, list on pods and VirtualMachineInstances). With --prometheus the
-figures come from Prometheus, averaged over --since.
+to the VM's virt-launcher pod. With --prometheus the figures come from
+Prometheus, averaged over --since. Either way RBAC on the namespace is enough:
+get configmaps (the inventory) and list virtualmachines; reading directly also
+list virtualmachineinstances, list pods and get pods/proxy.
 
 Examples:
   virtwork results
