@@ -230,7 +230,7 @@ func TestClusterTokenOnlyOverHTTPSOrLoopback(t *testing.T) {
 func TestPrometheusTokenStaysWithItsHost(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.2:0")
 	if err != nil {
-		t.Skipf("no 127.0.0.2 on this machine: %v", err)
+		testenv.Missing(t, "no 127.0.0.2 on this machine's loopback: %v", err)
 	}
 	got := make(chan string, 8)
 	elsewhere := &httptest.Server{Listener: l, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
