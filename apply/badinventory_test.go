@@ -38,8 +38,10 @@ func (e *env) spoilInventory() {
 // remove it, and skipped: status, apply and destroy still work.
 func TestBadInventoryEntriesAreReportedAndSkipped(t *testing.T) {
 	e := newEnv(t)
+	f := e.plant()
 	e.applyOK(set(t, 1, "cpu"), apply.Options{})
 	e.spoilInventory()
+	e.holds("with bad entries", f)
 
 	st, err := apply.Status(context.Background(), e.kc, nil, apply.StatusOptions{Namespace: e.ns})
 	if err != nil {
@@ -79,14 +81,16 @@ func TestBadInventoryEntriesAreReportedAndSkipped(t *testing.T) {
 			t.Errorf("entry %q still in the inventory after apply", k)
 		}
 	}
+	e.holds("after the apply", f)
 
 	// destroy deletes what it can.
 	e.spoilInventory()
 	e.destroyOK(apply.DestroyOptions{})
-	if got := e.names(vmsGVR); len(got) != 0 {
+	if got := ours(e.names(vmsGVR)); len(got) != 0 {
 		t.Errorf("VMs left: %v", got)
 	}
 	if e.exists(cmGVR, "virtwork-inventory-virtwork") {
 		t.Error("inventory left")
 	}
+	e.holds("after the destroy", f)
 }

@@ -21,7 +21,6 @@ import (
 
 	"github.com/virtwork/virtwork/apply"
 	"github.com/virtwork/virtwork/apply/event"
-	"github.com/virtwork/virtwork/internal/invariant"
 	"github.com/virtwork/virtwork/internal/kube"
 	"github.com/virtwork/virtwork/inventory"
 )
@@ -47,24 +46,6 @@ func atOnce(fns ...func()) {
 	}
 	start.Done()
 	done.Wait()
-}
-
-// plant puts foreign objects in the test's namespace; check asserts the
-// invariant (see package invariant) against them.
-func (e *env) plant() invariant.Foreign {
-	e.t.Helper()
-	f, err := invariant.Plant(context.Background(), e.kc, e.ns)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return f
-}
-
-func (e *env) check(round int, f invariant.Foreign) {
-	e.t.Helper()
-	if err := invariant.Check(context.Background(), e.kc, e.ns, f); err != nil {
-		e.t.Fatalf("round %d: %v", round, err)
-	}
 }
 
 type run struct {
@@ -196,6 +177,7 @@ func TestTwoInstancesClaimTheSameObjects(t *testing.T) {
 func TestExitStatus(t *testing.T) {
 	t.Run("interrupted during setup", func(t *testing.T) {
 		e := newEnv(t)
+		f := e.plant()
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel() // Ctrl-C before the first request
 		s, err := apply.Apply(ctx, e.kc, set(t, 1, "cpu"), apply.Options{Namespace: e.ns}, nil)
@@ -206,17 +188,21 @@ func TestExitStatus(t *testing.T) {
 		if code := apply.ExitCode(s, err); code != apply.ExitInterrupted {
 			t.Errorf("destroy interrupted during setup: exit %d (%v), want %d", code, err, apply.ExitInterrupted)
 		}
+		e.holds("after the interrupted runs", f)
 	})
 	t.Run("every object skipped", func(t *testing.T) {
 		e := newEnv(t)
+		f := e.plant()
 		e.applyOK(set(t, 2, "cpu"), apply.Options{Name: "a", NoWait: true})
 		s, _, err := e.apply(set(t, 2, "cpu"), apply.Options{Name: "b"})
 		if code := apply.ExitCode(s, err); code != apply.ExitFailed {
 			t.Errorf("apply whose objects another instance owns: exit %d (%v), want %d", code, err, apply.ExitFailed)
 		}
+		e.holds("after the skipped apply", f)
 	})
 	t.Run("API server unreachable mid-run", func(t *testing.T) {
 		e := newEnv(t)
+		f := e.plant()
 		p := startProxy(t, e.c.Host())
 		kc := e.clientThrough(p)
 		sent := 0
@@ -236,6 +222,7 @@ func TestExitStatus(t *testing.T) {
 		if s != nil && s.Outcome == event.TimedOut {
 			t.Error("went on to wait for VMs on an unreachable server")
 		}
+		e.holds("after the cut", f)
 	})
 }
 

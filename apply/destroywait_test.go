@@ -21,6 +21,7 @@ var (
 // while to shut down) and the DataVolumes the VMs own, not only the VMs.
 func TestDestroyWaitsForTheGuestsAndTheirDisks(t *testing.T) {
 	e := newEnv(t)
+	f := e.plant()
 	const shutdown = 2 * time.Second
 	sim := e.c.Simulator()
 	if err := sim.Configure(e.ns, kubevirtsim.Settings{ShutdownDelay: shutdown}); err != nil {
@@ -40,11 +41,12 @@ func TestDestroyWaitsForTheGuestsAndTheirDisks(t *testing.T) {
 	e.destroyOK(apply.DestroyOptions{})
 	took := time.Since(start)
 	for _, gvr := range []schema.GroupVersionResource{vmsGVR, vmisGVR, dvsGVR} {
-		if got := e.allNames(gvr); len(got) != 0 {
+		if got := ours(e.allNames(gvr)); len(got) != 0 {
 			t.Errorf("destroy returned after %s with %s still there: %v", took.Round(time.Millisecond), gvr.Resource, got)
 		}
 	}
 	if took < shutdown {
 		t.Errorf("destroy took %s, less than the guests' %s shutdown", took, shutdown)
 	}
+	e.holds("after the destroy", f)
 }

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/cli-utils/pkg/object"
 
 	"github.com/virtwork/virtwork/apply"
+	"github.com/virtwork/virtwork/internal/invariant"
 	"github.com/virtwork/virtwork/inventory"
 )
 
@@ -52,6 +53,7 @@ func TestApplyRefusesAnInventoryTooLargeBeforeAnyChange(t *testing.T) {
 	if _, err := e.kc.Dynamic.Resource(nsGVR).Get(context.Background(), e.ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the refused apply created the namespace (get: %v)", err)
 	}
+	e.holds("after the refused applies", invariant.Foreign{})
 }
 
 // The largest inventory CheckFits lets through is one the local cluster

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/virtwork/virtwork/apply"
+	"github.com/virtwork/virtwork/internal/invariant"
 )
 
 var (
@@ -61,6 +62,7 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}
 subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: team-a}]
 `)
 	e.create(quotasGVR, "apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: team-quota}\nspec: {hard: {pods: \"100\"}}\n")
+	f := e.plant() // and keeps the RoleBinding and the quota
 
 	e.applyOK(append(set(t, 1, "cpu"), namespaceObj(t, e.ns)), apply.Options{})
 	ns, err := e.kc.Dynamic.Resource(nsGVR).Get(context.Background(), e.ns, metav1.GetOptions{})
@@ -83,6 +85,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: team-a}]
 			t.Errorf("%s %s is gone after the refused destroy", o.gvr.Resource, o.name)
 		}
 	}
+	e.holds("after the refused destroy", f)
 }
 
 // registerWidgetCRD serves a namespaced custom kind, test.virtwork.io
@@ -147,6 +150,7 @@ spec:
 	for _, f := range foreign {
 		e.create(f.gvr, f.y)
 	}
+	kept := e.keep()
 	_, _, err := e.destroy(apply.DestroyOptions{DeleteNamespace: true})
 	if err == nil {
 		t.Fatal("destroy --delete-namespace deleted a namespace holding a Role, a CronJob and a Widget")
@@ -162,6 +166,7 @@ spec:
 	if !e.exists(vmsGVR, "cpu-1") {
 		t.Error("the refused destroy deleted the instance's VM")
 	}
+	e.holds("after the refused destroy", kept)
 
 	// Once they are removed, only what virtwork and Kubernetes put there
 	// is left (kube-root-ca.crt, the default ServiceAccount, the VM's
@@ -176,4 +181,5 @@ spec:
 	if _, err := e.kc.Dynamic.Resource(nsGVR).Get(context.Background(), e.ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("namespace still there: %v", err)
 	}
+	e.holds("after the destroy", invariant.Foreign{})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/virtwork/virtwork/apply"
 	"github.com/virtwork/virtwork/apply/event"
+	"github.com/virtwork/virtwork/internal/invariant"
 )
 
 // applyThenDelete starts an apply that waits for a VM that never becomes
@@ -55,6 +56,7 @@ func applyThenDelete(e *env, del func() error) (*event.Summary, error, time.Dura
 // at once, as a failure naming it, instead of waiting until --timeout.
 func TestObjectDeletedDuringTheWaitFailsFast(t *testing.T) {
 	e := newEnv(t)
+	f := e.plant()
 	s, err, took := applyThenDelete(e, func() error {
 		return e.kc.Dynamic.Resource(vmsGVR).Namespace(e.ns).Delete(context.Background(), "stuck-1", metav1.DeleteOptions{})
 	})
@@ -69,6 +71,7 @@ func TestObjectDeletedDuringTheWaitFailsFast(t *testing.T) {
 			t.Errorf("stuck-1: %s %q, want Failed saying it was deleted", v.Status, v.Message)
 		}
 	}
+	e.holds("after the apply", f)
 }
 
 // The namespace deleted during the wait: a failure saying so, not "the
@@ -87,4 +90,7 @@ func TestNamespaceDeletedDuringTheWaitFailsFast(t *testing.T) {
 	if code := apply.ExitCode(s, err); code != apply.ExitFailed {
 		t.Errorf("exit %d, want %d", code, apply.ExitFailed)
 	}
+	// Whoever deleted the namespace meant everything in it to go.
+	e.waitNamespaceGone(t)
+	e.holds("once the namespace is gone", invariant.Foreign{})
 }

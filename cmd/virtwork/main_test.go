@@ -76,6 +76,7 @@ func TestScripts(t *testing.T) {
 			"seedcompare": cmdSeedCompare,
 			"cluster":     cmdCluster,
 			"exitcode":    cmdExitCode,
+			"invariant":   cmdInvariant,
 		},
 	})
 }
