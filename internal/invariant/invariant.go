@@ -18,8 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/cli-utils/pkg/common"
 	cliinv "sigs.k8s.io/cli-utils/pkg/inventory"
 
@@ -128,15 +126,7 @@ func resources(lists []*metav1.APIResourceList) ([]resource, error) {
 // namespaced resource discovery (uncached: CRDs registered by the test
 // count) reports.
 func eachObject(ctx context.Context, kc *kube.Client, ns string, fn func(resource, *metav1.PartialObjectMetadata)) error {
-	// Listing every kind draws deprecation warnings (v1 Endpoints) that
-	// say nothing about the run under test.
-	cfg := rest.CopyConfig(kc.Config)
-	cfg.WarningHandler = rest.NoWarnings{}
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	md, err := metadata.NewForConfig(cfg)
+	dc, err := discovery.NewDiscoveryClientForConfig(kc.Config)
 	if err != nil {
 		return err
 	}
@@ -161,7 +151,7 @@ func eachObject(ctx context.Context, kc *kube.Client, ns string, fn func(resourc
 			defer func() { <-sem; wg.Done() }()
 			opts := metav1.ListOptions{Limit: 500}
 			for {
-				list, err := md.Resource(r.gvr).Namespace(ns).List(ctx, opts)
+				list, err := kc.Metadata.Resource(r.gvr).Namespace(ns).List(ctx, opts)
 				if err != nil {
 					errs[i] = fmt.Errorf("listing %s: %w", r.gvr.GroupResource(), err)
 					return
