@@ -115,12 +115,14 @@ func (c *statusCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	// A missing instance is an error, not an empty report: print only
+	// the error (with -o json, one JSON value on stdout).
+	if !report.Exists && !objsFromSet && opts.Selector == nil {
+		return exitError{code: apply.ExitError, err: fmt.Errorf("no instance %q in namespace %s (nothing applied there with this --name)", c.Name, ns)}
+	}
 	format, _ := printer.ParseFormat(c.Output)
 	if err := printer.Status(e.stdout, report, format); err != nil {
 		return err
-	}
-	if !report.Exists && !objsFromSet && opts.Selector == nil {
-		return exitError{code: apply.ExitError, err: fmt.Errorf("no instance %q in namespace %s (nothing applied there with this --name)", c.Name, ns)}
 	}
 	counts := report.Counts()
 	switch {
