@@ -93,11 +93,12 @@ func (c *workloadsShowCmd) Run(e *env) error {
 		return err
 	}
 	if c.json() {
+		// cpuCores and memory are left out when an instancetype sizes the VM.
 		type role struct {
 			Role      string `json:"role"`
 			VMs       int    `json:"vms"`
-			CPU       string `json:"cpuCores"`
-			Memory    string `json:"memory"`
+			CPU       string `json:"cpuCores,omitempty"`
+			Memory    string `json:"memory,omitempty"`
 			DataDisks string `json:"dataDisks"`
 			FirstVM   string `json:"firstVM"`
 		}
@@ -116,7 +117,7 @@ func (c *workloadsShowCmd) Run(e *env) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "# ROLE\tVMS\tCPU\tMEMORY\tDATA DISKS\tFIRST VM")
 	for _, r := range summarize(objs, w.Roles[0].Name) {
-		fmt.Fprintf(tw, "# %s\t%d\t%s\t%s\t%s\t%s\n", r.role, r.count, r.cpu, r.memory, r.disks, r.first)
+		fmt.Fprintf(tw, "# %s\t%d\t%s\t%s\t%s\t%s\n", r.role, r.count, orDash(r.cpu), orDash(r.memory), r.disks, r.first)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -243,9 +244,9 @@ func summarize(objs []*unstructured.Unstructured, onlyRole string) []roleSummary
 			if len(disks) == 0 {
 				disks = []string{"-"}
 			}
-			cores := fmt.Sprint(cpu)
-			if cpu == nil {
-				cores = "-" // sized by an instancetype
+			cores := "" // sized by an instancetype
+			if cpu != nil {
+				cores = fmt.Sprint(cpu)
 			}
 			out = append(out, roleSummary{role: role, cpu: cores, memory: mem, disks: strings.Join(disks, ","), first: o.GetName()})
 			i = len(out) - 1

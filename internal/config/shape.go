@@ -34,6 +34,13 @@ func (r *raw) resolveShape(c *Config) error {
 	if c.DedicatedCPU && c.Instancetype != "" {
 		return fmt.Errorf("%s and %s: an instancetype sets the CPU placement itself (its spec.cpu.dedicatedCPUPlacement); drop one of them", r.source["DedicatedCPU"], r.source["Instancetype"])
 	}
+	// An instancetype sizes the VM, so cores or memory set anywhere beside
+	// it would be dropped: refuse them rather than ignore them.
+	for _, field := range []string{"CPUCores", "Memory"} {
+		if c.Instancetype != "" && r.source[field] != "" {
+			return fmt.Errorf("%s and %s: an instancetype sizes the VM (its CPU and memory); drop one of them", r.source[field], r.source["Instancetype"])
+		}
+	}
 	for _, kv := range r.NodeSelector {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
@@ -47,6 +54,11 @@ func (r *raw) resolveShape(c *Config) error {
 		}
 		if c.NodeSelector == nil {
 			c.NodeSelector = map[string]string{}
+		}
+		// The settings come from one source (flags, env or file); a key
+		// given twice there is a mistake, not an override.
+		if prev, ok := c.NodeSelector[k]; ok {
+			return bad("NodeSelector", kv, fmt.Sprintf("the key %s is already set (%s=%s); give each key once", k, k, prev))
 		}
 		c.NodeSelector[k] = v
 	}

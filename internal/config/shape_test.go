@@ -80,6 +80,11 @@ service:
 		{Flags{}, []string{"VIRTWORK_DEDICATED_CPU", "yes please"}, `VIRTWORK_DEDICATED_CPU "yes please": must be true or false`},
 		{Flags{Instancetype: ptr("U1_Small")}, nil, `--instancetype "U1_Small": not a valid instancetype name`},
 		{Flags{Instancetype: ptr("u1.small"), DedicatedCPU: &dedicated}, nil, "--dedicated-cpu and --instancetype: an instancetype sets the CPU placement itself"},
+		// An instancetype sizes the VM: cores and memory beside it were dropped silently.
+		{Flags{Instancetype: ptr("u1.small"), CPUCores: ptr(4)}, nil, "--cpu-cores and --instancetype: an instancetype sizes the VM"},
+		{Flags{Instancetype: ptr("u1.small")}, []string{"VIRTWORK_MEMORY", "8Gi"}, "VIRTWORK_MEMORY and --instancetype: an instancetype sizes the VM"},
+		// A repeated key kept the last value.
+		{Flags{NodeSelector: []string{"a=1", "a=2"}}, nil, `--node-selector "a=2": the key a is already set (a=1); give each key once`},
 	} {
 		_, err := Load(tc.flags, env(tc.env...))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

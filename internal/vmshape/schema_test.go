@@ -59,6 +59,16 @@ spec: template: spec: networks: [{name: "br", multus: networkName: "br"}]`, chec
 		{src: `metadata: labels: "app.kubernetes.io/component": "x"`, err: "virtwork owns the label app.kubernetes.io/component"},
 		{src: `spec: template: spec: hostname: "x"`, err: "virtwork owns spec.template.spec.hostname"},
 		{src: `spec: template: spec: networks: [{name: "default", pod: {}}]`, err: `virtwork owns the network "default"`},
+		// An instancetype sizes the VM: KubeVirt's webhook refuses domain.cpu,
+		// domain.memory and resources requests beside one.
+		{src: `spec: instancetype: name: "u1.medium"
+spec: template: spec: domain: cpu: {cores: 8, dedicatedCpuPlacement: true}`, err: "user.cue:2:31: vm.spec.template.spec.domain.cpu: an instancetype (spec.instancetype) sizes the VM"},
+		{src: `spec: instancetype: name: "u1.medium"
+spec: template: spec: domain: resources: requests: memory: "16Gi"`, err: "user.cue:2:42: vm.spec.template.spec.domain.resources.requests: an instancetype"},
+		{src: `spec: instancetype: name: "u1.medium"
+spec: template: spec: domain: memory: guest: "16Gi"`, err: "user.cue:2:31: vm.spec.template.spec.domain.memory: an instancetype"},
+		{src: `spec: template: spec: evictionStrategy: "LiveMigrat"`, err: "vm.spec.template.spec.evictionStrategy"},
+		{src: `spec: template: spec: domain: ioThreadsPolicy: "automatic"`, err: "vm.spec.template.spec.domain.ioThreadsPolicy"},
 	} {
 		v := ctx.CompileString(tc.src, cue.Filename("user.cue"))
 		out, err := checker.Apply(base, owned, []Layer{v})

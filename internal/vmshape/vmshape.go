@@ -137,9 +137,33 @@ func (c *Checker) VM(owned Owned, layers []Layer) (*Overlay, error) {
 	}
 	o.appended = appended
 	if spec, _ := o.add["spec"].(map[string]any); spec != nil && spec["instancetype"] != nil {
+		if err := checkSized(overlay); err != nil {
+			return nil, err
+		}
 		o.dropSizing = true
 	}
 	return o, nil
+}
+
+// sizingPaths are the fields KubeVirt's webhook refuses beside an
+// instancetype (../shared/REFERENCE.md): the instancetype sizes the VM.
+var sizingPaths = []string{
+	"spec.template.spec.domain.cpu",
+	"spec.template.spec.domain.memory",
+	"spec.template.spec.domain.resources.requests",
+	"spec.template.spec.domain.resources.limits",
+}
+
+// checkSized rejects an overlay whose layers set an instancetype and
+// also size the VM themselves; only the template's own sizing is dropped
+// (dropSizing), a user's is an error at its position.
+func checkSized(overlay cue.Value) error {
+	for _, p := range sizingPaths {
+		if v := overlay.LookupPath(cue.ParsePath(p)); v.Exists() {
+			return fmt.Errorf("%s: vm.%s: an instancetype (spec.instancetype) sizes the VM, so KubeVirt refuses CPU and memory beside it; drop one of them", v.Pos(), p)
+		}
+	}
+	return nil
 }
 
 // dataVolumePins are the fields of a data disk's DataVolume virtwork
