@@ -159,9 +159,17 @@ var sizingPaths = []string{
 // (dropSizing), a user's is an error at its position.
 func checkSized(overlay cue.Value) error {
 	for _, p := range sizingPaths {
-		if v := overlay.LookupPath(cue.ParsePath(p)); v.Exists() {
-			return fmt.Errorf("%s: vm.%s: an instancetype (spec.instancetype) sizes the VM, so KubeVirt refuses CPU and memory beside it; drop one of them", v.Pos(), p)
+		v := overlay.LookupPath(cue.ParsePath(p))
+		if !v.Exists() {
+			continue
 		}
+		if !v.Pos().IsValid() {
+			// Set by a flag (--dedicated-cpu), which has no position:
+			// point at the overlay's instancetype instead.
+			it := overlay.LookupPath(cue.ParsePath("spec.instancetype"))
+			return fmt.Errorf("%s: vm.spec.instancetype: an instancetype sizes the VM, so KubeVirt refuses %s (here from a flag such as --dedicated-cpu) beside it; drop one of them", userPos(it), p)
+		}
+		return fmt.Errorf("%s: vm.%s: an instancetype (spec.instancetype) sizes the VM, so KubeVirt refuses CPU and memory beside it; drop one of them", v.Pos(), p)
 	}
 	return nil
 }
@@ -465,4 +473,17 @@ func selector(p string) cue.Selector {
 		return cue.Index(i)
 	}
 	return cue.Str(p)
+}
+
+// userPos is where an overlay value is written: the position of its
+// first field that has one, else the value's own.
+func userPos(v cue.Value) token.Pos {
+	if it, err := v.Fields(); err == nil {
+		for it.Next() {
+			if p := it.Value().Pos(); p.IsValid() {
+				return p
+			}
+		}
+	}
+	return v.Pos()
 }
