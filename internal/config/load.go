@@ -401,6 +401,11 @@ func (r *raw) resolve() (*Config, error) {
 		if err != nil {
 			return nil, err
 		}
+		for _, key := range []string{"cpuCores", "memory"} {
+			if c.Instancetype != "" && fw.values[key] != nil {
+				return nil, fmt.Errorf("%s and %s: an instancetype sizes the VM (its CPU and memory); drop one of them", fw.source[key], r.source["Instancetype"])
+			}
+		}
 		// flags > env > file: a global setting from a flag or variable
 		// beats the file's per-workload one.
 		if !r.fromFile("VMCount") && c.VMCount > 0 {

@@ -92,6 +92,12 @@ service:
 		}
 	}
 
+	// A workload's own cores beside an instancetype were dropped silently.
+	sized := writeFile(t, "sized.yaml", "workloads:\n  cpu:\n    cpuCores: 4\n")
+	if _, err := Load(Flags{Config: &sized, Instancetype: ptr("u1.small")}, env()); err == nil || !strings.Contains(err.Error(), "sized.yaml:3: workloads.cpu.cpuCores and --instancetype: an instancetype sizes the VM") {
+		t.Errorf("per-workload cpuCores with an instancetype: %v", err)
+	}
+
 	bad := writeFile(t, "bad.yaml", "vm: 3\n")
 	if _, err := Load(Flags{Config: &bad}, env()); err == nil || !strings.Contains(err.Error(), "bad.yaml:1: vm: must be a mapping") {
 		t.Errorf("scalar vm: %v", err)
