@@ -416,12 +416,19 @@ func deepCopyValue(v any) any {
 	return v
 }
 
-// errorf formats CUE errors one per line as "file:line:col: path: msg",
+// errorf reports CUE errors as ONE line, "file:line:col: path: msg",
 // leading with the overlay's own position of the field concerned, so a
 // conflict with an owned field or the schema points at the user's line;
 // the path starts with the overlay's field (vm, dataVolume, service).
+// A conflict with a field virtwork owns wins over the rest (its message
+// says how to fix it); an enum's empty disjunction becomes "X is not one
+// of A, B"; further problems are counted, not listed.
 func errorf(field string, overlay cue.Value, err error) error {
-	var lines []string
+	type problem struct {
+		path, format, prefix, line string
+		args                       []any
+	}
+	var problems []problem
 	for _, e := range errors.Errors(err) {
 		poss := errors.Positions(e)
 		var at token.Pos
@@ -444,21 +451,83 @@ func errorf(field string, overlay cue.Value, err error) error {
 				}
 			}
 		}
-		format, args := e.Msg()
-		msg := fmt.Sprintf(format, args...)
-		if len(path) > 0 {
-			msg = field + "." + strings.Join(path, ".") + ": " + msg
-		}
+		prefix := ""
 		if at.IsValid() {
-			msg = at.String() + ": " + msg
+			prefix = at.String() + ": "
 		}
-		lines = append(lines, msg)
+		if len(path) > 0 {
+			prefix += field + "." + strings.Join(path, ".") + ": "
+		}
+		format, args := e.Msg()
+		problems = append(problems, problem{
+			path:   strings.Join(path, "."),
+			format: format,
+			args:   args,
+			prefix: prefix,
+			line:   prefix + fmt.Sprintf(format, args...),
+		})
 	}
-	lines = slices.Compact(lines)
-	if len(lines) > 10 {
-		lines = append(lines[:10], fmt.Sprintf("... and %d more errors", len(lines)-10))
+	if len(problems) == 0 {
+		return err
 	}
-	return fmt.Errorf("%s", strings.Join(lines, "\n"))
+	for _, p := range problems {
+		if strings.Contains(p.line, "virtwork owns ") {
+			return fmt.Errorf("%s", p.line) // alone: the rest follow from it
+		}
+	}
+	p := problems[0]
+	line := p.line
+	// The disjuncts' conflicts follow their "empty disjunction" error.
+	same := map[string]bool{line: true}
+	if strings.Contains(p.format, "empty disjunction") {
+		var conflicts [][2]string
+		for _, q := range problems[1:] {
+			if q.path != p.path || q.format != "conflicting values %s and %s" || len(q.args) != 2 {
+				continue
+			}
+			conflicts = append(conflicts, [2]string{fmt.Sprint(q.args[0]), fmt.Sprint(q.args[1])})
+			same[q.line] = true
+		}
+		if got, allowed, ok := enumValues(conflicts); ok {
+			line = p.prefix + got + " is not one of " + strings.Join(allowed, ", ")
+		}
+	}
+	more := 0
+	for _, q := range problems {
+		if !same[q.line] {
+			same[q.line] = true
+			more++
+		}
+	}
+	if more > 0 {
+		line += fmt.Sprintf(" (and %d more errors)", more)
+	}
+	return fmt.Errorf("%s", line)
+}
+
+// enumValues finds, in the conflicts of an empty disjunction of values,
+// the value given (the one side common to every conflict) and the values
+// allowed (the other sides, sorted).
+func enumValues(conflicts [][2]string) (got string, allowed []string, ok bool) {
+	if len(conflicts) == 0 {
+		return "", nil, false
+	}
+	for _, side := range []int{1, 0} {
+		got = conflicts[0][side]
+		allowed = allowed[:0]
+		for _, c := range conflicts {
+			if c[side] != got {
+				allowed = nil
+				break
+			}
+			allowed = append(allowed, c[1-side])
+		}
+		if allowed != nil {
+			slices.Sort(allowed)
+			return got, slices.Compact(allowed), true
+		}
+	}
+	return "", nil, false
 }
 
 func selector(p string) cue.Selector {
