@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"cuelang.org/go/cue"
@@ -26,6 +27,9 @@ import (
 func (r *renderer) shape(tmpl *unstructured.Unstructured, w workload.Workload, role workload.Role, disks []workload.DataDisk) error {
 	ctx := r.cueContext(role)
 	layers := r.layers(ctx, r.cfg.VM, r.cfg.PerWorkload[w.Name].VM, role.VM, r.flagLayer())
+	if err := r.checkFlagConflicts(layers); err != nil {
+		return err
+	}
 	dvLayers := r.layers(ctx, r.cfg.DataVolume, r.cfg.PerWorkload[w.Name].DataVolume, role.DataVolume, nil)
 	if len(disks) == 0 {
 		dvLayers = nil // nothing to shape (see checkTargets)
@@ -187,6 +191,71 @@ func (r *renderer) cueContext(role workload.Role) *cue.Context {
 		r.cue = cuecontext.New()
 	}
 	return r.cue
+}
+
+// flagSetting is one field of the VM the shaping settings set: its path,
+// its value, and the setting as -v names it (its origin too).
+type flagSetting struct {
+	path    cue.Path
+	value   any
+	setting string
+	shown   string
+}
+
+// flagSettings are the fields the shaping settings set.
+func (r *renderer) flagSettings() []flagSetting {
+	c := r.cfg
+	var out []flagSetting
+	if c.Instancetype != "" {
+		out = append(out, flagSetting{cue.ParsePath("spec.instancetype.name"), c.Instancetype, "instancetype", fmt.Sprintf("%q", c.Instancetype)})
+	}
+	if c.Preference != "" {
+		out = append(out, flagSetting{cue.ParsePath("spec.preference.name"), c.Preference, "preference", fmt.Sprintf("%q", c.Preference)})
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.NodeSelector)) {
+		path := cue.MakePath(cue.Str("spec"), cue.Str("template"), cue.Str("spec"), cue.Str("nodeSelector"), cue.Str(k))
+		out = append(out, flagSetting{path, c.NodeSelector[k], "nodeSelector", fmt.Sprintf("%q", k+"="+c.NodeSelector[k])})
+	}
+	if c.DedicatedCPU {
+		out = append(out, flagSetting{cue.ParsePath("spec.template.spec.domain.cpu.dedicatedCpuPlacement"), true, "dedicatedCpu", "true"})
+	}
+	return out
+}
+
+// checkFlagConflicts refuses an overlay that sets a field a shaping
+// setting (flag, variable or config key) also sets, to another value,
+// naming both places: unified in CUE the conflict would name only the
+// overlay's. layers ends with the flags' own, which is not checked.
+func (r *renderer) checkFlagConflicts(layers []vmshape.Layer) error {
+	settings := r.flagSettings()
+	if len(settings) == 0 || len(layers) < 2 {
+		return nil
+	}
+	for _, layer := range layers[:len(layers)-1] {
+		for _, s := range settings {
+			v := layer.LookupPath(s.path)
+			if !v.Exists() {
+				continue
+			}
+			var got any
+			if err := v.Decode(&got); err == nil && got == s.value {
+				continue
+			}
+			return fmt.Errorf("%s: vm.%s: %v conflicts with %s %s (%s); set it in one place", v.Pos(), s.path, v, s.setting, s.shown, r.origin(s.setting))
+		}
+	}
+	return nil
+}
+
+// origin is where a setting came from: a flag, a variable or the config
+// file's key.
+func (r *renderer) origin(setting string) string {
+	for _, o := range r.cfg.Origins {
+		if o.Setting == setting && o.From != "" && o.From != "default" {
+			return o.From
+		}
+	}
+	return "--" + map[string]string{"nodeSelector": "node-selector", "dedicatedCpu": "dedicated-cpu"}[setting]
 }
 
 // flagLayer is the VM overlay the shaping flags ask for, or nil.
