@@ -7,6 +7,7 @@
 package render
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -122,7 +123,7 @@ func Render(cfg *config.Config, workloads []workload.Workload) ([]*unstructured.
 			if !ok {
 				i := slices.IndexFunc(w.Roles, func(r workload.Role) bool { return r.Name == s.Role })
 				if shape, err = r.serviceShape(w, w.Roles[i]); err != nil {
-					return nil, fmt.Errorf("render: workload %s role %s: %w", w.Name, s.Role, err)
+					return nil, shapeError(w, s.Role, err)
 				}
 				shapes[s.Role] = shape
 			}
@@ -372,6 +373,15 @@ func object(def string, in any) (*unstructured.Unstructured, error) {
 	return &unstructured.Unstructured{Object: obj}, nil
 }
 
+// shapeError names the workload and role whose overlays failed, unless
+// the config file's global overlay alone did: it applies to all.
+func shapeError(w workload.Workload, role string, err error) error {
+	if errors.As(err, new(globalError)) {
+		return fmt.Errorf("render: %w", err)
+	}
+	return fmt.Errorf("render: workload %s role %s: %w", w.Name, role, err)
+}
+
 // secret holds the role's cloud-init user data (cue/templates/secret.cue
 // says why as readable stringData).
 func (r *renderer) secret(w workload.Workload, role workload.Role, roleName string) (*unstructured.Unstructured, error) {
@@ -480,7 +490,7 @@ func (r *renderer) vms(w workload.Workload, role workload.Role, roleName, secret
 		return nil, err
 	}
 	if err := r.shape(tmpl, w, role, disks); err != nil {
-		return nil, fmt.Errorf("render: workload %s role %s: %w", w.Name, role.Name, err)
+		return nil, shapeError(w, role.Name, err)
 	}
 	if len(role.Metrics) == 0 {
 		meta := tmpl.Object["metadata"].(map[string]any)

@@ -51,11 +51,17 @@ func (r *renderer) shape(tmpl *unstructured.Unstructured, w workload.Workload, r
 	}
 	vm, err := checker.VM(owned, layers)
 	if err != nil {
-		return err
+		return blameGlobal(ctx, err, r.cfg.VM, func(l []vmshape.Layer) error {
+			_, err := checker.VM(owned, l)
+			return err
+		})
 	}
 	dv, err := checker.DataVolume(r.storageClass(), dvLayers)
 	if err != nil {
-		return err
+		return blameGlobal(ctx, err, r.cfg.DataVolume, func(l []vmshape.Layer) error {
+			_, err := checker.DataVolume(r.storageClass(), l)
+			return err
+		})
 	}
 	tmpl.Object = vm.Merge(tmpl.Object)
 	if dv != nil {
@@ -112,7 +118,34 @@ func (r *renderer) serviceShape(w workload.Workload, role workload.Role) (*vmsha
 			owned.Ports = append(owned.Ports, vmshape.Port{Name: p.Name, Port: int64(p.Port)})
 		}
 	}
-	return checker.Service(owned, layers)
+	shape, err := checker.Service(owned, layers)
+	if err != nil {
+		return nil, blameGlobal(ctx, err, r.cfg.Service, func(l []vmshape.Layer) error {
+			_, err := checker.Service(owned, l)
+			return err
+		})
+	}
+	return shape, nil
+}
+
+// globalError is an error of a config file's global overlay (vm,
+// dataVolume, service at the top): the key applies to every workload, so
+// the error is not reported as one workload's role's.
+type globalError struct{ Err error }
+
+func (e globalError) Error() string { return e.Err.Error() }
+func (e globalError) Unwrap() error { return e.Err }
+
+// blameGlobal returns err, or the global overlay's own error as a
+// globalError when the global overlay alone fails check.
+func blameGlobal(ctx *cue.Context, err error, global ast.Expr, check func([]vmshape.Layer) error) error {
+	if global == nil {
+		return err
+	}
+	if own := check([]vmshape.Layer{ctx.BuildExpr(global)}); own != nil {
+		return globalError{own}
+	}
+	return err
 }
 
 // layers are the overlays of one kind in rising order: the config
@@ -231,7 +264,7 @@ func (r *renderer) checkFlagConflicts(layers []vmshape.Layer) error {
 	if len(settings) == 0 || len(layers) < 2 {
 		return nil
 	}
-	for _, layer := range layers[:len(layers)-1] {
+	for i, layer := range layers[:len(layers)-1] {
 		for _, s := range settings {
 			v := layer.LookupPath(s.path)
 			if !v.Exists() {
@@ -241,7 +274,11 @@ func (r *renderer) checkFlagConflicts(layers []vmshape.Layer) error {
 			if err := v.Decode(&got); err == nil && got == s.value {
 				continue
 			}
-			return fmt.Errorf("%s: vm.%s: %v conflicts with %s %s (%s); set it in one place", v.Pos(), s.path, v, s.setting, s.shown, r.origin(s.setting))
+			err := fmt.Errorf("%s: vm.%s: %v conflicts with %s %s (%s); set it in one place", v.Pos(), s.path, v, s.setting, s.shown, r.origin(s.setting))
+			if i == 0 && r.cfg.VM != nil {
+				return globalError{err}
+			}
+			return err
 		}
 	}
 	return nil
