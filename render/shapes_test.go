@@ -11,9 +11,10 @@ import (
 	"github.com/virtwork/virtwork/internal/workload"
 )
 
-// documentedShapes returns the CUE examples of the README's "Shaping the
-// VM" section, so the README cannot show a shape that does not render.
-func documentedShapes(t *testing.T) []string {
+// shapingExamples returns the examples in lang (cue, yaml) of the
+// README's "Shaping the VM" section, so the README cannot show a shape
+// that does not render.
+func shapingExamples(t *testing.T, lang string) []string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "README.md"))
 	if err != nil {
@@ -29,11 +30,28 @@ func documentedShapes(t *testing.T) []string {
 		text = text[:end+3]
 	}
 	var out []string
-	for _, m := range regexp.MustCompile("(?s)```cue\n(.*?)```").FindAllStringSubmatch(text, -1) {
+	for _, m := range regexp.MustCompile("(?s)```"+lang+"\n(.*?)```").FindAllStringSubmatch(text, -1) {
 		out = append(out, m[1])
 	}
+	return out
+}
+
+// documentedShapes returns the CUE examples of "Shaping the VM".
+func documentedShapes(t *testing.T) []string {
+	t.Helper()
+	out := shapingExamples(t, "cue")
 	if len(out) < 7 {
 		t.Fatalf("found %d CUE examples in README's Shaping the VM; want placement, instancetype, Multus, live migration, storage and two Services", len(out))
+	}
+	return out
+}
+
+// documentedConfigs returns the config-file examples of "Shaping the VM".
+func documentedConfigs(t *testing.T) []string {
+	t.Helper()
+	out := shapingExamples(t, "yaml")
+	if len(out) < 1 {
+		t.Fatal("found no YAML config-file example in README's Shaping the VM")
 	}
 	return out
 }
@@ -45,7 +63,7 @@ func TestDocumentedShapesDryRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, src := range documentedShapes(t) {
+	for _, src := range append(documentedShapes(t), documentedConfigs(t)...) {
 		if !strings.Contains(string(script), src) {
 			t.Errorf("apply_vm_shape.txtar does not apply this README shape; copy it there:\n%s", src)
 		}
@@ -74,6 +92,17 @@ func TestDocumentedShapesConform(t *testing.T) {
 			t.Fatalf("README shape %d: %v", i+1, err)
 		}
 		check(&config.Config{}, ws)
+	}
+	for i, src := range documentedConfigs(t) {
+		path := filepath.Join(t.TempDir(), "virtwork.yaml")
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(config.Flags{Config: &path}, func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatalf("README config file %d: %v", i+1, err)
+		}
+		check(cfg, builtins(t))
 	}
 	check(&config.Config{Instancetype: "u1.small", Preference: "fedora", NodeSelector: map[string]string{"zone": "a"}}, builtins(t))
 	check(&config.Config{DedicatedCPU: true}, builtins(t))
