@@ -499,7 +499,10 @@ func errorf(field string, overlay cue.Value, err error) error {
 			more++
 		}
 	}
-	if more > 0 {
+	switch {
+	case more == 1:
+		line += " (and 1 more error)"
+	case more > 1:
 		line += fmt.Sprintf(" (and %d more errors)", more)
 	}
 	return fmt.Errorf("%s", line)
