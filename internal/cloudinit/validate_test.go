@@ -351,6 +351,7 @@ func TestToolCommandLines(t *testing.T) {
 	seen := map[string]bool{}
 	for _, r := range builtinRoles(t) {
 		for _, argv := range toolCommands(r.role) {
+			argv := underTimeout(t, argv)
 			tool := path.Base(argv[0])
 			t.Run(r.name+"/"+tool, func(t *testing.T) {
 				var cmd *exec.Cmd
@@ -439,4 +440,25 @@ func copyDir(t *testing.T, src, dst string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// underTimeout returns the tool's command line of one run under
+// timeout(1), after checking that timeout parses its own options (by
+// running them around true); other command lines are returned as they are.
+func underTimeout(t *testing.T, argv []string) []string {
+	t.Helper()
+	if path.Base(argv[0]) != "timeout" {
+		return argv
+	}
+	for i := 1; i < len(argv); i++ {
+		if strings.HasPrefix(argv[i], "/") {
+			out, err := exec.Command(argv[0], append(append([]string{}, argv[1:i]...), "true")...).CombinedOutput()
+			if err != nil {
+				t.Errorf("%q: timeout's options: %v\n%s", argv[:i], err, out)
+			}
+			return argv[i:]
+		}
+	}
+	t.Fatalf("%q: no command after timeout's options", argv)
+	return nil
 }
